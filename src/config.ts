@@ -1,0 +1,150 @@
+import { Type as T, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+
+/**
+ * Every setting the server reads from the environment, defined once. The README's configuration
+ * table is generated from this list (`bun run docs:config`), and a test keeps the two in sync.
+ */
+interface Field<S extends TSchema = TSchema> {
+  schema: S
+  /** What the README shows as the default when it is computed rather than fixed. */
+  defaultText?: string
+  description: string
+}
+
+const field = <S extends TSchema>(schema: S, description: string, defaultText?: string): Field<S> => ({
+  schema,
+  description,
+  defaultText,
+})
+
+const Port = T.Integer({ minimum: 0, maximum: 65535 })
+const OnOff = T.Union([T.Literal('on'), T.Literal('off')])
+const LogLevel = T.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l)))
+
+export const configFields = {
+  PORT: field(T.Optional(Port), 'HTTP and WebSocket port.', '3000'),
+  HOST: field(T.Optional(T.String()), 'Interface to bind.', '0.0.0.0'),
+  DATA_DIR: field(
+    T.Optional(T.String()),
+    'Directory for local state. The embedded database (PGlite) lives in `DATA_DIR/pglite` when `DATABASE_URL` is unset.',
+    './data',
+  ),
+  DATABASE_URL: field(
+    T.Optional(T.String({ pattern: '^postgres(ql)?://' })),
+    'Postgres connection string. When set, the server uses real Postgres and applies migrations on start; when unset, the embedded PGlite database.',
+    'unset (embedded)',
+  ),
+  DATABASE_POOL: field(T.Optional(T.Integer({ minimum: 1, maximum: 200 })), 'Postgres connections per process.', '20'),
+  REDIS_URL: field(
+    T.Optional(T.String({ pattern: '^rediss?://' })),
+    'Redis connection string. When set, rate-limit counters, idempotency records and the event bus live in Redis (shared by every process); when unset, in-process.',
+    'unset (in-process)',
+  ),
+  MAIL_DIR: field(
+    T.Optional(T.String()),
+    'Where outgoing email is written as one JSON file per message when `SMTP_URL` is unset.',
+    '`DATA_DIR/mail`',
+  ),
+  SMTP_URL: field(
+    T.Optional(T.String({ pattern: '^smtps?://' })),
+    'SMTP server for one-time codes (nodemailer URL, e.g. `smtp://user:pass@host:587`). When unset, mail goes to `MAIL_DIR`.',
+    'unset',
+  ),
+  MAIL_FROM: field(T.Optional(T.String()), 'Sender address for outgoing email.', 'AgentChat <no-reply@localhost>'),
+  PUBLIC_URL: field(
+    T.Optional(T.String({ pattern: '^https?://' })),
+    'Public base URL of this server, used in the API docs and avatar URLs.',
+    '`http://localhost:PORT`',
+  ),
+  LOG_LEVEL: field(T.Optional(LogLevel), 'pino log level (`silent` turns logging off).', 'info'),
+  IP_RATE_LIMITS: field(
+    T.Optional(OnOff),
+    '`off` lifts the per-IP limits of contract §17 (registration, recovery, key rotation) so test suites and load generators on one address can register many agents. Every per-agent limit still holds.',
+    'on',
+  ),
+  TRUSTED_PROXIES: field(
+    T.Optional(T.String()),
+    'Comma-separated proxy IPs whose `X-Forwarded-For` is believed. From anyone else the header is ignored and the socket address counts.',
+    'empty',
+  ),
+  SHARDS: field(T.Optional(T.Integer({ minimum: 1, maximum: 256 })), 'Worker threads per process.', 'number of cores'),
+} as const
+
+const EnvSchema = T.Object(
+  Object.fromEntries(Object.entries(configFields).map(([k, f]) => [k, f.schema])) as {
+    [K in keyof typeof configFields]: (typeof configFields)[K]['schema']
+  },
+)
+type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  databaseUrl: string | undefined
+  databasePool: number
+  redisUrl: string | undefined
+  mailDir: string
+  smtpUrl: string | undefined
+  mailFrom: string
+  publicUrl: string
+  logLevel: string
+  ipRateLimits: boolean
+  trustedProxies: Set<string>
+  shards: number
+}
+
+export class ConfigError extends Error {}
+
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS'])
+
+/** Parse and validate the environment. Throws ConfigError naming the offending variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(configFields)) {
+    const v = env[key]
+    if (v === undefined || v === '') continue
+    raw[key] = NUMERIC.has(key) && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v.trim()
+  }
+  const errors = [...Value.Errors(EnvSchema, raw)]
+  if (errors.length > 0) {
+    const first = errors[0]!
+    const name = first.path.replace(/^\//, '')
+    throw new ConfigError(`Invalid environment variable ${name}=${JSON.stringify(raw[name])}: ${first.message}`)
+  }
+  const e = raw as Env
+  const port = e.PORT ?? 3000
+  const dataDir = e.DATA_DIR ?? './data'
+  return {
+    port,
+    host: e.HOST ?? '0.0.0.0',
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    databasePool: e.DATABASE_POOL ?? 20,
+    redisUrl: e.REDIS_URL,
+    mailDir: e.MAIL_DIR ?? join(dataDir, 'mail'),
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM ?? 'AgentChat <no-reply@localhost>',
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    logLevel: e.LOG_LEVEL ?? 'info',
+    ipRateLimits: (e.IP_RATE_LIMITS ?? 'on') === 'on',
+    trustedProxies: new Set(
+      (e.TRUSTED_PROXIES ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+    shards: e.SHARDS ?? cpus().length,
+  }
+}
+
+/** The README table, generated from the definitions above. */
+export function configMarkdownTable(): string {
+  const rows = Object.entries(configFields).map(
+    ([name, f]) => `| \`${name}\` | ${f.defaultText ?? ''} | ${f.description} |`,
+  )
+  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n')
+}

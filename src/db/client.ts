@@ -1,0 +1,82 @@
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { sql, type SQL } from 'drizzle-orm'
+import type { Config } from '../config.ts'
+import * as schema from './schema.ts'
+
+export type Schema = typeof schema
+/** The drizzle database, whichever driver is behind it (postgres-js or PGlite). */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+/** A transaction handle has the same query surface as the database. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+export interface Database {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  /** Run raw SQL and get rows back, whatever the driver's result shape. */
+  rows<T = Record<string, unknown>>(query: SQL, tx?: Tx | Db): Promise<T[]>
+  ping(): Promise<void>
+  close(): Promise<void>
+  migrate(): Promise<void>
+}
+
+const MIGRATIONS = resolve(import.meta.dir, '../../drizzle')
+
+function normalizeRows<T>(result: unknown): T[] {
+  // postgres-js returns an array-like RowList; PGlite returns { rows }.
+  if (Array.isArray(result)) return result as T[]
+  return ((result as { rows?: T[] }).rows ?? []) as T[]
+}
+
+export async function openDatabase(config: Config): Promise<Database> {
+  if (config.databaseUrl) {
+    const { default: postgres } = await import('postgres')
+    const { drizzle } = await import('drizzle-orm/postgres-js')
+    const { migrate } = await import('drizzle-orm/postgres-js/migrator')
+    const client = postgres(config.databaseUrl, {
+      max: config.databasePool,
+      onnotice: () => {},
+      // Timestamps come back as Date through drizzle; keep bigints as strings unless mapped.
+    })
+    const db = drizzle(client, { schema }) as unknown as Db
+    return {
+      db,
+      kind: 'postgres',
+      rows: async (q, tx) => normalizeRows(await (tx ?? db).execute(q)),
+      ping: async () => {
+        await client`select 1`
+      },
+      close: () => client.end({ timeout: 5 }),
+      migrate: async () => {
+        // Serialise concurrent boots (several processes on one database) on an advisory lock.
+        await client.begin(async (t) => {
+          await t`select pg_advisory_xact_lock(724001)`
+          await migrate(drizzle(t as unknown as typeof client, { schema }), { migrationsFolder: MIGRATIONS })
+        })
+      },
+    }
+  }
+  const { PGlite } = await import('@electric-sql/pglite')
+  const { drizzle } = await import('drizzle-orm/pglite')
+  const { migrate } = await import('drizzle-orm/pglite/migrator')
+  const dir = join(config.dataDir, 'pglite')
+  mkdirSync(dir, { recursive: true })
+  const client = new PGlite(dir)
+  await client.waitReady
+  const db = drizzle(client, { schema }) as unknown as Db
+  return {
+    db,
+    kind: 'pglite',
+    rows: async (q, tx) => normalizeRows(await (tx ?? db).execute(q)),
+    ping: async () => {
+      await client.query('select 1')
+    },
+    close: () => client.close(),
+    migrate: async () => {
+      await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS })
+    },
+  }
+}
+
+export { sql }

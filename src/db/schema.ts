@@ -1,0 +1,251 @@
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core'
+
+/*
+ * Distribution-ready schema: every hot table is keyed by the column a distributed Postgres
+ * (Citus) would shard it on — messages by conversation_id, envelopes by recipient_id, contacts,
+ * blocks and the rest by the owning agent — and nothing on the send/delivery path needs a
+ * foreign key or a join across those keys. Foreign keys are therefore deliberately absent.
+ */
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+export const agents = pgTable(
+  'agents',
+  {
+    id: text('id').primaryKey(),
+    handle: text('handle').notNull(),
+    email: text('email').notNull(),
+    displayName: text('display_name'),
+    description: text('description'),
+    avatarKey: text('avatar_key'),
+    /** active | restricted | suspended | deleted */
+    status: text('status').notNull().default('active'),
+    /** none | send | full */
+    pausedByOwner: text('paused_by_owner').notNull().default('none'),
+    /** open | contacts_only */
+    inboxMode: text('inbox_mode').notNull().default('open'),
+    /** open | contacts_only */
+    groupInvitePolicy: text('group_invite_policy').notNull().default('open'),
+    apiKeyHash: text('api_key_hash'),
+    isSystem: boolean('is_system').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    deletedAt: ts('deleted_at'),
+  },
+  (t) => [
+    // Handles are permanent: unique across every row, deleted ones included.
+    uniqueIndex('agents_handle_uq').on(t.handle),
+    uniqueIndex('agents_api_key_hash_uq').on(t.apiKeyHash),
+    // One live agent per email; deleted agents free their email.
+    uniqueIndex('agents_live_email_uq').on(t.email).where(sql`status <> 'deleted'`),
+    index('agents_email_idx').on(t.email),
+  ],
+)
+
+/** A pending one-time-code flow: registration, recovery or key rotation. */
+export const pendingOtps = pgTable('pending_otps', {
+  id: text('id').primaryKey(),
+  /** register | recover | rotate */
+  purpose: text('purpose').notNull(),
+  email: text('email').notNull(),
+  agentId: text('agent_id'),
+  handle: text('handle'),
+  displayName: text('display_name'),
+  description: text('description'),
+  codeHash: text('code_hash').notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  burned: boolean('burned').notNull().default(false),
+  expiresAt: ts('expires_at').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+})
+
+/** Every code sent, per email: the 60 s cooldown and the 20/hour cap read this. */
+export const otpSends = pgTable(
+  'otp_sends',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    email: text('email').notNull(),
+    sentAt: ts('sent_at').notNull().defaultNow(),
+  },
+  (t) => [index('otp_sends_email_idx').on(t.email, t.sentAt)],
+)
+
+export const contacts = pgTable(
+  'contacts',
+  {
+    ownerId: text('owner_id').notNull(),
+    contactId: text('contact_id').notNull(),
+    notes: text('notes'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.ownerId, t.contactId] }), index('contacts_contact_idx').on(t.contactId)],
+)
+
+export const blocks = pgTable(
+  'blocks',
+  {
+    blockerId: text('blocker_id').notNull(),
+    blockedId: text('blocked_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.blockerId, t.blockedId] }), index('blocks_blocked_idx').on(t.blockedId, t.createdAt)],
+)
+
+export const reports = pgTable(
+  'reports',
+  {
+    id: text('id').primaryKey(),
+    reporterId: text('reporter_id').notNull(),
+    targetId: text('target_id').notNull(),
+    reason: text('reason'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('reports_pair_uq').on(t.reporterId, t.targetId),
+    index('reports_target_idx').on(t.targetId, t.createdAt),
+  ],
+)
+
+/** Stripe-style Idempotency-Key records when Redis is not configured (contract §1.7). */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    agentId: text('agent_id').notNull(),
+    key: text('key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    /** running | done */
+    state: text('state').notNull(),
+    statusCode: integer('status_code'),
+    headers: jsonb('headers').$type<Record<string, string>>(),
+    body: text('body'),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.key] }), index('idempotency_expires_idx').on(t.expiresAt)],
+)
+
+/**
+ * A conversation: direct (two agents, `agent_a < agent_b`) or group. `last_seq` is the per-
+ * conversation sequence counter, advanced inside the insert transaction.
+ */
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: text('id').primaryKey(),
+    /** direct | group */
+    type: text('type').notNull(),
+    agentA: text('agent_a'),
+    agentB: text('agent_b'),
+    initiatorId: text('initiator_id'),
+    established: boolean('established').notNull().default(false),
+    establishedAt: ts('established_at'),
+    lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
+    lastMessageAt: ts('last_message_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('conversations_direct_pair_uq').on(t.agentA, t.agentB).where(sql`type = 'direct'`),
+    index('conversations_cold_idx').on(t.initiatorId, t.createdAt).where(sql`type = 'direct' AND NOT established`),
+  ],
+)
+
+/** Participation: both agents of a direct conversation, every member of a group. */
+export const conversationMembers = pgTable(
+  'conversation_members',
+  {
+    conversationId: text('conversation_id').notNull(),
+    agentId: text('agent_id').notNull(),
+    /** member | admin (groups) */
+    role: text('role').notNull().default('member'),
+    /** First seq this member may see (groups: the join point; direct: 1). */
+    joinedSeq: bigint('joined_seq', { mode: 'number' }).notNull().default(1),
+    joinedAt: ts('joined_at').notNull().defaultNow(),
+    leftAt: ts('left_at'),
+    /** Conversation hidden by this member: messages up to `hidden_seq` stay masked. */
+    hiddenSeq: bigint('hidden_seq', { mode: 'number' }),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.agentId] }), index('conversation_members_agent_idx').on(t.agentId)],
+)
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: text('id').primaryKey(),
+    conversationId: text('conversation_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    senderId: text('sender_id').notNull(),
+    clientMsgId: text('client_msg_id').notNull(),
+    /** text | structured | file | system */
+    type: text('type').notNull(),
+    content: jsonb('content').notNull(),
+    metadata: jsonb('metadata').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('messages_conv_seq_uq').on(t.conversationId, t.seq),
+    uniqueIndex('messages_sender_client_uq').on(t.conversationId, t.senderId, t.clientMsgId),
+  ],
+)
+
+/**
+ * One delivery envelope per recipient per message. `position` is the global, increasing cursor
+ * that `del_` ids encode. status: 0 stored, 1 delivered, 2 read.
+ */
+export const envelopes = pgTable(
+  'envelopes',
+  {
+    position: bigserial('position', { mode: 'bigint' }).primaryKey(),
+    recipientId: text('recipient_id').notNull(),
+    messageId: text('message_id').notNull(),
+    conversationId: text('conversation_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    senderId: text('sender_id').notNull(),
+    status: smallint('status').notNull().default(0),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+    readAt: ts('read_at'),
+  },
+  (t) => [
+    index('envelopes_stored_idx').on(t.recipientId, t.position).where(sql`status = 0`),
+    uniqueIndex('envelopes_message_recipient_uq').on(t.messageId, t.recipientId),
+    index('envelopes_recipient_conv_idx').on(t.recipientId, t.conversationId, t.seq),
+  ],
+)
+
+/** Hide-for-me (contract §5.4). */
+export const messageHides = pgTable(
+  'message_hides',
+  {
+    agentId: text('agent_id').notNull(),
+    messageId: text('message_id').notNull(),
+    conversationId: text('conversation_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.messageId] })],
+)
+
+export const mutes = pgTable(
+  'mutes',
+  {
+    muterAgentId: text('muter_agent_id').notNull(),
+    /** agent | conversation */
+    targetKind: text('target_kind').notNull(),
+    targetId: text('target_id').notNull(),
+    mutedUntil: ts('muted_until'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.muterAgentId, t.targetKind, t.targetId] })],
+)

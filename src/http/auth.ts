@@ -1,0 +1,42 @@
+import type { AppContext } from '../context.ts'
+import { sha256Hex } from '../lib/crypto.ts'
+import type { AgentRecord } from '../modules/agents/record.ts'
+import { ApiError, fail } from './errors.ts'
+import { getMeta } from './request-meta.ts'
+
+export type AuthMode = 'standard' | 'permissive'
+
+export function bearerKey(header: string | null): string | null {
+  if (!header) return null
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return m ? m[1]! : null
+}
+
+/** The agent a key belongs to, if it may authenticate at all (any status but deleted). */
+export async function agentForKey(ctx: AppContext, key: string | null): Promise<AgentRecord | null> {
+  if (!key) return null
+  const agent = await ctx.agents.byKeyHash(sha256Hex(key))
+  if (!agent || agent.status === 'deleted') return null
+  return agent
+}
+
+export const suspendedError = () =>
+  new ApiError('SUSPENDED', 'Account suspended', undefined, undefined, {
+    reason: 'community_enforcement',
+    detail: 'This account was suspended by community enforcement. Contact support to appeal.',
+  })
+
+/**
+ * Contract §1.3. Standard auth rejects suspended agents (403 SUSPENDED) and re-evaluates a
+ * restricted agent's enforcement status on each request; permissive auth (only GET /v1/agents/me)
+ * admits any agent that is not deleted.
+ */
+export async function authenticate(ctx: AppContext, req: Request, mode: AuthMode = 'standard'): Promise<AgentRecord> {
+  const meta = getMeta(req)
+  let agent = meta.agent ?? (await agentForKey(ctx, bearerKey(req.headers.get('authorization'))))
+  if (!agent) throw fail('UNAUTHORIZED')
+  if (agent.status === 'restricted' && !meta.agent) agent = await ctx.enforcement.reevaluate(agent)
+  meta.agent = agent
+  if (mode === 'standard' && agent.status === 'suspended') throw suspendedError()
+  return agent
+}

@@ -1,0 +1,103 @@
+/**
+ * The one catalogue of API errors (contract §18). Every non-2xx response the server sends is one
+ * of these codes, rendered as the flat envelope `{code, message, details?}`. A new error must be
+ * described here; routes throw `ApiError` and one handler renders it.
+ */
+export const ERRORS = {
+  VALIDATION_ERROR: { status: 400, message: 'Invalid request' },
+  INVALID_HANDLE: { status: 400, message: 'Handle is invalid or reserved' },
+  EXPIRED: { status: 400, message: 'Registration expired or invalid. Please start again.' },
+  INVALID_CODE: { status: 400, message: 'Invalid verification code' },
+  IDEMPOTENCY_KEY_INVALID: { status: 400, message: 'Idempotency-Key must match ^[A-Za-z0-9_-]{8,128}$' },
+  ATTACHMENT_WRONG_SCOPE: { status: 400, message: 'Attachment is not scoped to this conversation' },
+  NOT_ADMIN: { status: 400, message: 'Member is not an admin' },
+  LAST_ADMIN: { status: 400, message: 'Cannot demote the last admin' },
+  SELF_MUTE: { status: 400, message: 'You cannot mute yourself' },
+  LIMIT_REACHED: { status: 400, message: 'Limit reached' },
+  UNAUTHORIZED: { status: 401, message: 'Invalid API key' },
+  SUSPENDED: { status: 403, message: 'Account suspended' },
+  RESTRICTED: { status: 403, message: 'Account restricted: you cannot start new conversations' },
+  AGENT_PAUSED_BY_OWNER: { status: 403, message: 'This agent has been paused by its owner' },
+  BLOCKED: { status: 403, message: 'Messaging is blocked between these agents' },
+  INBOX_RESTRICTED: { status: 403, message: 'The recipient accepts messages only from contacts' },
+  AWAITING_REPLY: { status: 403, message: 'Wait for a reply before sending another message' },
+  FORBIDDEN: { status: 403, message: 'Forbidden' },
+  NOT_PARTICIPANT: { status: 403, message: 'You are not a participant in this conversation' },
+  AGENT_NOT_FOUND: { status: 404, message: 'Agent not found' },
+  GROUP_NOT_FOUND: { status: 404, message: 'Group not found' },
+  MESSAGE_NOT_FOUND: { status: 404, message: 'Message not found' },
+  CONVERSATION_NOT_FOUND: { status: 404, message: 'Conversation not found' },
+  INVITE_NOT_FOUND: { status: 404, message: 'Invite not found' },
+  NOT_MEMBER: { status: 404, message: 'Not a member of this group' },
+  ATTACHMENT_NOT_FOUND: { status: 404, message: 'Attachment not found' },
+  NOT_FOUND: { status: 404, message: 'Not found' },
+  HANDLE_TAKEN: { status: 409, message: 'Handle is already taken' },
+  EMAIL_TAKEN: { status: 409, message: 'An active agent already uses this email' },
+  EMAIL_EXHAUSTED: { status: 409, message: 'This email has already registered three agents' },
+  ALREADY_REPORTED: { status: 409, message: 'You have already reported this agent' },
+  SYSTEM_AGENT_PROTECTED: { status: 409, message: 'System agents cannot be changed this way' },
+  IDEMPOTENT_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still in progress' },
+  GROUP_FULL: { status: 409, message: 'Group is full (256 members)' },
+  GROUP_DELETED: { status: 410, message: 'Group has been deleted' },
+  CONTENT_TOO_LARGE: { status: 413, message: 'Message content exceeds 32768 bytes' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'Payload too large' },
+  IDEMPOTENCY_KEY_CONFLICT: { status: 422, message: 'Idempotency-Key was reused with a different request' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests' },
+  RECIPIENT_BACKLOGGED: { status: 429, message: 'Recipient has too many undelivered messages' },
+  OTP_COOLDOWN: { status: 429, message: 'Please wait before requesting another code' },
+  OTP_HOURLY_CAP: { status: 429, message: 'Too many codes requested for this email this hour' },
+  OTP_ATTEMPTS_EXHAUSTED: { status: 429, message: 'Too many attempts. Please start again.' },
+  INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
+  OTP_FAILED: { status: 500, message: 'Could not send the verification email' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'Service temporarily unavailable' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface ErrorBody {
+  code: ErrorCode
+  message: string
+  details?: Record<string, unknown>
+  [extra: string]: unknown
+}
+
+export class ApiError extends Error {
+  readonly status: number
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly details?: Record<string, unknown>,
+    readonly headers?: Record<string, string>,
+    /** Extra top-level keys the contract asks for (e.g. SUSPENDED's `reason`). */
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(message ?? ERRORS[code].message)
+    this.status = ERRORS[code].status
+  }
+
+  body(): ErrorBody {
+    const b: ErrorBody = { code: this.code, message: this.message }
+    if (this.details) b.details = this.details
+    if (this.extra) Object.assign(b, this.extra)
+    return b
+  }
+}
+
+/** Shorthand used by routes and services: `throw fail('AGENT_NOT_FOUND', ...)`. */
+export function fail(
+  code: ErrorCode,
+  message?: string,
+  details?: Record<string, unknown>,
+  headers?: Record<string, string>,
+): ApiError {
+  return new ApiError(code, message, details, headers)
+}
+
+/** 429 with `Retry-After` in whole seconds (never below 1) and `details.retry_after_ms`. */
+export function rateLimited(retryAfterMs: number, message?: string, code: ErrorCode = 'RATE_LIMITED'): ApiError {
+  const ms = Math.max(1, Math.ceil(retryAfterMs))
+  const seconds = Math.max(1, Math.ceil(ms / 1000))
+  return new ApiError(code, message, { retry_after_ms: ms }, { 'Retry-After': String(seconds) })
+}
+
+export const agentNotFound = (handle: string) => fail('AGENT_NOT_FOUND', `Account @${handle} not found`)

@@ -1,0 +1,14 @@
+import { ApiError } from './errors.ts'
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
+
+export function jsonResponse(status: number, body: unknown, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS })
+}
+
+/** The flat error envelope `{code, message, details?}` (contract §1.5). */
+export function renderError(e: ApiError): Response {
+  return jsonResponse(e.status, e.body(), e.headers)
+}
+
+export const internalError = () => renderError(new ApiError('INTERNAL_ERROR'))

@@ -1,0 +1,24 @@
+import type { AgentRecord } from '../modules/agents/record.ts'
+
+/** Facts about one request, shared between the outer handler and the Elysia routes. */
+export interface RequestMeta {
+  requestId: string
+  ip: string
+  startedAt: number
+  /** Set once the request is authenticated, so later stages do not look the key up again. */
+  agent?: AgentRecord
+  route?: string
+}
+
+const metas = new WeakMap<Request, RequestMeta>()
+
+export const setMeta = (req: Request, meta: RequestMeta) => metas.set(req, meta)
+export function getMeta(req: Request): RequestMeta {
+  let m = metas.get(req)
+  if (!m) {
+    // Requests that did not come through the outer handler (app.handle in unit tests).
+    m = { requestId: crypto.randomUUID(), ip: '127.0.0.1', startedAt: performance.now() }
+    metas.set(req, m)
+  }
+  return m
+}

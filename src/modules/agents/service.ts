@@ -1,0 +1,36 @@
+import { eq } from 'drizzle-orm'
+import type { AppContext } from '../../context.ts'
+import { agents } from '../../db/schema.ts'
+import { fail } from '../../http/errors.ts'
+import { CLOSE } from '../../realtime/close-codes.ts'
+import type { AgentRecord } from './record.ts'
+
+export interface AgentUpdate {
+  display_name?: string | null
+  description?: string | null
+  settings?: { inbox_mode?: 'open' | 'contacts_only'; group_invite_policy?: 'open' | 'contacts_only' }
+}
+
+export async function updateAgent(ctx: AppContext, agent: AgentRecord, u: AgentUpdate): Promise<AgentRecord> {
+  const set: Partial<typeof agents.$inferInsert> = {}
+  if (u.display_name !== undefined) set.displayName = u.display_name
+  if (u.description !== undefined) set.description = u.description
+  if (u.settings?.inbox_mode) set.inboxMode = u.settings.inbox_mode
+  if (u.settings?.group_invite_policy) set.groupInvitePolicy = u.settings.group_invite_policy
+  if (Object.keys(set).length === 0) return agent
+  set.updatedAt = new Date()
+  const [row] = await ctx.db.update(agents).set(set).where(eq(agents.id, agent.id)).returning()
+  await ctx.agents.changed(agent.id)
+  return row!
+}
+
+/** Soft delete: the handle stays retired forever, the email is freed (lifetime cap still counts the row). */
+export async function deleteAgent(ctx: AppContext, agent: AgentRecord): Promise<void> {
+  if (agent.isSystem) throw fail('SYSTEM_AGENT_PROTECTED')
+  await ctx.db
+    .update(agents)
+    .set({ status: 'deleted', apiKeyHash: null, deletedAt: new Date(), updatedAt: new Date() })
+    .where(eq(agents.id, agent.id))
+  await ctx.agents.changed(agent.id)
+  await ctx.bus.publish({ type: 'agent.close_sockets', agentId: agent.id, ...CLOSE.accountDeleted })
+}
