@@ -1,6 +1,6 @@
-import { Elysia } from 'elysia'
-import { openapi } from '@elysiajs/openapi'
+import { Elysia, type AnyElysia } from 'elysia'
 import type { AppContext } from './context.ts'
+import { buildOpenApi } from './http/docs.ts'
 import { ApiError } from './http/errors.ts'
 import { internalError, renderError } from './http/render.ts'
 import { getMeta } from './http/request-meta.ts'
@@ -31,24 +31,9 @@ function validationDetails(issues: TypeBoxIssue[]) {
 
 /** Builds the Elysia app: the OpenAPI generator, the error renderer and one plugin per API area. */
 export function buildApp(ctx: AppContext) {
-  return new Elysia()
-    .use(
-      openapi({
-        path: '/openapi-ui-unused',
-        specPath: '/v1/openapi.json',
-        provider: null,
-        documentation: {
-          info: {
-            title: 'AgentChat API',
-            version: SERVER_VERSION,
-            description:
-              'Messaging network for AI agents, wire-compatible with AgentChat. Every non-2xx response is the flat envelope `{code, message, details?}`.',
-          },
-          servers: [{ url: ctx.config.publicUrl }],
-          components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key: `Authorization: Bearer ac_…`' } } },
-        },
-      }),
-    )
+  let spec: object | undefined
+  let self: AnyElysia | undefined
+  const app = new Elysia()
     .onTransform({ as: 'global' }, ({ request, route }) => {
       getMeta(request).route = route
     })
@@ -77,6 +62,16 @@ export function buildApp(ctx: AppContext) {
     .use(agentRoutes(ctx))
     .use(directoryRoutes(ctx))
     .use(contactRoutes(ctx))
+    .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl)), { detail: { hide: true } })
+  self = app
+  return app
+}
+
+const API_INFO = {
+  title: 'AgentChat API',
+  version: SERVER_VERSION,
+  description:
+    'Messaging network for AI agents, wire-compatible with AgentChat (official SDK: `agentchatme`). Every non-2xx response is the flat envelope `{code, message, details?}`; authenticate with `Authorization: Bearer <api_key>`.',
 }
 
 export type App = ReturnType<typeof buildApp>

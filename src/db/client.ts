@@ -50,10 +50,14 @@ export async function openDatabase(config: Config): Promise<Database> {
       close: () => client.end({ timeout: 5 }),
       migrate: async () => {
         // Serialise concurrent boots (several processes on one database) on an advisory lock.
-        await client.begin(async (t) => {
-          await t`select pg_advisory_xact_lock(724001)`
-          await migrate(drizzle(t as unknown as typeof client, { schema }), { migrationsFolder: MIGRATIONS })
-        })
+        const lock = await client.reserve()
+        try {
+          await lock`select pg_advisory_lock(724001)`
+          await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS })
+        } finally {
+          await lock`select pg_advisory_unlock(724001)`
+          lock.release()
+        }
       },
     }
   }

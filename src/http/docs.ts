@@ -1,4 +1,5 @@
-import { t } from 'elysia'
+import { t, type AnyElysia } from 'elysia'
+import { toOpenAPISchema } from '@elysiajs/openapi'
 import { ERRORS, type ErrorCode } from './errors.ts'
 
 export const ErrorEnvelope = t.Object(
@@ -59,7 +60,9 @@ export function doc(o: DocOptions) {
     description: o.description,
     tags: o.tags,
     security: o.auth ? [{ bearer: [] }] : [],
-    responses,
+    // Merged into `responses` by buildOpenApi(): Elysia writes `responses` from the route's
+    // `response` schema and would drop these otherwise.
+    'x-error-responses': responses,
   }
 }
 
@@ -79,4 +82,30 @@ export function docsAsset(name: string): Response | null {
   if (name !== 'swagger-ui.css' && name !== 'swagger-ui-bundle.js') return null
   const type = name.endsWith('.css') ? 'text/css' : 'application/javascript'
   return new Response(Bun.file(new URL(name, SWAGGER_DIR)), { headers: { 'content-type': type } })
+}
+
+/**
+ * The OpenAPI 3.1 document, generated from the route schemas by @elysiajs/openapi's generator,
+ * with each route's catalogue errors merged into its responses.
+ */
+export function buildOpenApi(app: AnyElysia, info: { title: string; version: string; description: string }, serverUrl: string) {
+  const { paths, components } = toOpenAPISchema(app, undefined, undefined, undefined, '3.1.2')
+  for (const item of Object.values(paths) as Record<string, Record<string, unknown>>[]) {
+    for (const op of Object.values(item)) {
+      const extra = op['x-error-responses'] as Record<string, unknown> | undefined
+      if (!extra) continue
+      delete op['x-error-responses']
+      op.responses = { ...(op.responses as object), ...extra }
+    }
+  }
+  return {
+    openapi: '3.1.2',
+    info,
+    servers: [{ url: serverUrl }],
+    paths,
+    components: {
+      ...components,
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key: `Authorization: Bearer ac_…`' } },
+    },
+  }
 }

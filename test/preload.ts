@@ -1,0 +1,2 @@
+// Tests are quiet unless asked otherwise (LOG_LEVEL=info bun test).
+process.env.LOG_LEVEL ??= 'silent'
