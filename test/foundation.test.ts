@@ -20,7 +20,7 @@ async function rejection(p: Promise<unknown>): Promise<AgentChatError> {
   throw new Error('expected the call to fail')
 }
 
-describe.each(backends())('foundation on %s', (backend) => {
+describe.each(await backends())('foundation on %s', (backend) => {
   let s: TestServer
   beforeAll(async () => {
     s = await startTestServer(backend)

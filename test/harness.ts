@@ -16,10 +16,41 @@ export type Backend = 'embedded' | 'postgres' | 'postgres+redis'
 export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15'
 
-/** Backends to run the suite against: TEST_BACKENDS=embedded,postgres,postgres+redis (default: all three). */
-export function backends(): Backend[] {
-  const raw = process.env.TEST_BACKENDS ?? 'embedded,postgres,postgres+redis'
-  return raw.split(',').map((s) => s.trim()).filter(Boolean) as Backend[]
+let detected: Promise<Backend[]> | undefined
+
+/**
+ * Backends to run the suite against. `TEST_BACKENDS=embedded,postgres,postgres+redis` pins the
+ * list (CI does, so a missing service fails loudly); unset, the embedded default always runs and
+ * Postgres / Redis join when they answer on their standard ports.
+ */
+export function backends(): Promise<Backend[]> {
+  const raw = process.env.TEST_BACKENDS
+  if (raw) return Promise.resolve(raw.split(',').map((s) => s.trim()).filter(Boolean) as Backend[])
+  return (detected ??= detect())
+}
+
+async function detect(): Promise<Backend[]> {
+  const list: Backend[] = ['embedded']
+  try {
+    const admin = postgres(PG_ADMIN_URL, { max: 1, connect_timeout: 2, onnotice: () => {} })
+    await admin`select 1`
+    await admin.end()
+    list.push('postgres')
+  } catch {
+    console.warn(`[tests] Postgres not reachable at ${PG_ADMIN_URL}: running the embedded backend only`)
+    return list
+  }
+  try {
+    const { default: Redis } = await import('ioredis')
+    const r = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    await r.connect()
+    await r.ping()
+    r.disconnect()
+    list.push('postgres+redis')
+  } catch {
+    console.warn(`[tests] Redis not reachable at ${TEST_REDIS_URL}: skipping the postgres+redis backend`)
+  }
+  return list
 }
 
 export interface TestServer {

@@ -18,7 +18,9 @@ export class RedisBus implements Bus {
     this.sub = new Redis(url, opts)
     this.pub.on('error', () => {})
     this.sub.on('error', () => {})
-    void this.sub.subscribe(CHANNEL)
+    // (Re)subscribe whenever the connection becomes ready, so a Redis that was down at boot or
+    // restarted later is picked up again.
+    this.sub.on('ready', () => void this.sub.subscribe(CHANNEL).catch(() => {}))
     this.sub.on('message', (_channel: string, message: string) => {
       let event: BusEvent
       try {
