@@ -7,6 +7,11 @@ import { getMeta } from './http/request-meta.ts'
 import { agentRoutes } from './modules/agents/routes.ts'
 import { contactRoutes } from './modules/contacts/routes.ts'
 import { directoryRoutes } from './modules/directory/routes.ts'
+import { conversationRoutes } from './modules/conversations/routes.ts'
+import { messageRoutes } from './modules/messages/routes.ts'
+import { muteRoutes } from './modules/mutes/routes.ts'
+import { presenceRoutes } from './modules/presence/routes.ts'
+import { syncRoutes } from './modules/sync/routes.ts'
 import { registrationRoutes } from './modules/registration/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
@@ -62,6 +67,11 @@ export function buildApp(ctx: AppContext) {
     .use(agentRoutes(ctx))
     .use(directoryRoutes(ctx))
     .use(contactRoutes(ctx))
+    .use(syncRoutes(ctx))
+    .use(messageRoutes(ctx))
+    .use(conversationRoutes(ctx))
+    .use(muteRoutes(ctx))
+    .use(presenceRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl)), { detail: { hide: true } })
   self = app
   return app

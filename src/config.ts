@@ -70,6 +70,12 @@ export const configFields = {
     'Comma-separated proxy IPs whose `X-Forwarded-For` is believed. From anyone else the header is ignored and the socket address counts.',
     'empty',
   ),
+  WS_HEARTBEAT_MS: field(T.Optional(T.Integer({ minimum: 100 })), 'WebSocket ping interval (contract: 30 s).', '30000'),
+  WS_PONG_TIMEOUT_MS: field(
+    T.Optional(T.Integer({ minimum: 50 })),
+    'Close a socket 1001 "Heartbeat timeout" when no pong arrives this long after a ping (contract: 10 s).',
+    '10000',
+  ),
   SHARDS: field(T.Optional(T.Integer({ minimum: 1, maximum: 256 })), 'Worker threads per process.', 'number of cores'),
 } as const
 
@@ -95,11 +101,13 @@ export interface Config {
   ipRateLimits: boolean
   trustedProxies: Set<string>
   shards: number
+  wsHeartbeatMs: number
+  wsPongTimeoutMs: number
 }
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -138,6 +146,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         .filter(Boolean),
     ),
     shards: e.SHARDS ?? cpus().length,
+    wsHeartbeatMs: e.WS_HEARTBEAT_MS ?? 30_000,
+    wsPongTimeoutMs: e.WS_PONG_TIMEOUT_MS ?? 10_000,
   }
 }
 

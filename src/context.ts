@@ -2,17 +2,30 @@ import type Redis from 'ioredis'
 import type { Bus } from './bus/bus.ts'
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
+import type { AckWriter } from './delivery/ack-writer.ts'
 import type { IdempotencyStore } from './http/idempotency-store.ts'
 import type { Logger } from './lib/log.ts'
+import type { BacklogCounter } from './limits/backlog.ts'
 import type { Counters } from './limits/counters.ts'
+import type { SendRateLimiter } from './limits/send-rate.ts'
 import type { Mailer } from './mail/mailer.ts'
 import type { AgentStore } from './modules/agents/store.ts'
+import type { Relations } from './modules/contacts/relations.ts'
+import type { DirectConversations } from './modules/conversations/direct-cache.ts'
+import type { Conversations } from './modules/conversations/service.ts'
 import type { Enforcement } from './modules/enforcement/service.ts'
+import type { MessageWriter } from './modules/messages/writer.ts'
+import type { MuteCache } from './modules/mutes/cache.ts'
+import type { Presence } from './modules/presence/service.ts'
+import type { Push } from './realtime/push.ts'
+import type { Realtime } from './realtime/hub.ts'
 
 /** Everything a route or service may use, built once per worker in `boot.ts`. */
 export interface AppContext {
   config: Config
   log: Logger
+  /** Identifies this process on the bus. */
+  origin: string
   database: Database
   db: Db
   redis: Redis | undefined
@@ -22,4 +35,15 @@ export interface AppContext {
   agents: AgentStore
   enforcement: Enforcement
   idempotency: IdempotencyStore
+  relations: Relations
+  directs: DirectConversations
+  conversations: Conversations
+  mutes: MuteCache
+  sendRate: SendRateLimiter
+  backlog: BacklogCounter
+  writer: MessageWriter
+  acks: AckWriter
+  realtime: Realtime
+  push: Push
+  presence: Presence
 }

@@ -2,6 +2,7 @@ import type { Bus, BusEvent, BusHandler } from './bus.ts'
 
 /** Single-process bus: events go straight to the subscribers. */
 export class LocalBus implements Bus {
+  readonly remote = false
   private readonly handlers: BusHandler[] = []
 
   async publish(event: BusEvent): Promise<void> {

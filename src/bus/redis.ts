@@ -8,6 +8,7 @@ const CHANNEL = 'agentchat:bus'
  * and remote subscribers see the same stream in the same order.
  */
 export class RedisBus implements Bus {
+  readonly remote = true
   private readonly pub: Redis
   private readonly sub: Redis
   private readonly handlers: BusHandler[] = []

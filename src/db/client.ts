@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { sql, type SQL } from 'drizzle-orm'
+import postgres from 'postgres'
 import type { Config } from '../config.ts'
 import * as schema from './schema.ts'
 
@@ -11,9 +12,17 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>
 /** A transaction handle has the same query surface as the database. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
+/** Raw parameterised SQL, for the hot paths where query building would cost more than the query. */
+export interface RawSql {
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>
+}
+
 export interface Database {
   db: Db
   kind: 'postgres' | 'pglite'
+  raw: RawSql
+  /** One transaction on one connection; committed when `fn` resolves, rolled back when it throws. */
+  transaction<T>(fn: (q: RawSql) => Promise<T>): Promise<T>
   /** Run raw SQL and get rows back, whatever the driver's result shape. */
   rows<T = Record<string, unknown>>(query: SQL, tx?: Tx | Db): Promise<T[]>
   ping(): Promise<void>
@@ -31,7 +40,6 @@ function normalizeRows<T>(result: unknown): T[] {
 
 export async function openDatabase(config: Config): Promise<Database> {
   if (config.databaseUrl) {
-    const { default: postgres } = await import('postgres')
     const { drizzle } = await import('drizzle-orm/postgres-js')
     const { migrate } = await import('drizzle-orm/postgres-js/migrator')
     const client = postgres(config.databaseUrl, {
@@ -40,9 +48,15 @@ export async function openDatabase(config: Config): Promise<Database> {
       // Timestamps come back as Date through drizzle; keep bigints as strings unless mapped.
     })
     const db = drizzle(client, { schema }) as unknown as Db
+    const rawOf = (c: postgres.Sql | postgres.TransactionSql): RawSql => ({
+      query: async <T,>(text: string, params: unknown[] = []) =>
+        (await c.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[],
+    })
     return {
       db,
       kind: 'postgres',
+      raw: rawOf(client),
+      transaction: <T,>(fn: (q: RawSql) => Promise<T>) => client.begin((tx) => fn(rawOf(tx))) as Promise<T>,
       rows: async (q, tx) => normalizeRows(await (tx ?? db).execute(q)),
       ping: async () => {
         await client`select 1`
@@ -69,9 +83,15 @@ export async function openDatabase(config: Config): Promise<Database> {
   const client = new PGlite(dir)
   await client.waitReady
   const db = drizzle(client, { schema }) as unknown as Db
+  type Queryable = { query<R>(q: string, p?: unknown[]): Promise<{ rows: R[] }> }
+  const rawOf = (c: Queryable): RawSql => ({
+    query: async <T,>(text: string, params: unknown[] = []) => (await c.query<T>(text, params)).rows,
+  })
   return {
     db,
     kind: 'pglite',
+    raw: rawOf(client),
+    transaction: <T,>(fn: (q: RawSql) => Promise<T>) => client.transaction((tx) => fn(rawOf(tx))) as Promise<T>,
     rows: async (q, tx) => normalizeRows(await (tx ?? db).execute(q)),
     ping: async () => {
       await client.query('select 1')

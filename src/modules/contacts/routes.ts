@@ -45,6 +45,7 @@ export function contactRoutes(ctx: AppContext) {
         const me = await authenticate(ctx, request)
         const other = await resolveOther(ctx, me, body.handle, 'You cannot add yourself as a contact')
         await q.addContact(ctx.db, me.id, other.id)
+        await ctx.relations.changed(me.id, other.id)
         return jsonResponse(201, entry((await q.getContact(ctx.db, me.id, other.id))!))
       },
       {
@@ -107,6 +108,7 @@ export function contactRoutes(ctx: AppContext) {
         const me = await authenticate(ctx, request)
         const other = await ctx.agents.getByHandle(normalizeHandle(params.handle))
         if (!other || !(await q.removeContact(ctx.db, me.id, other.id))) throw fail('NOT_FOUND', 'Contact not found')
+        await ctx.relations.changed(me.id, other.id)
         return { ok: true as const }
       },
       {
@@ -140,6 +142,7 @@ export function contactRoutes(ctx: AppContext) {
         const me = await authenticate(ctx, request)
         const other = await ctx.agents.getByHandle(normalizeHandle(params.handle))
         if (!other || !(await q.unblock(ctx.db, me.id, other.id))) throw fail('NOT_FOUND', 'Agent is not blocked')
+        await ctx.relations.changed(me.id, other.id)
         return { ok: true as const }
       },
       {

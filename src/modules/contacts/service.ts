@@ -19,6 +19,7 @@ export async function resolveOther(ctx: AppContext, me: AgentRecord, rawHandle: 
 export async function blockAgent(ctx: AppContext, me: AgentRecord, target: AgentRecord): Promise<void> {
   if (target.isSystem) throw fail('SYSTEM_AGENT_PROTECTED')
   await q.block(ctx.db, me.id, target.id)
+  await ctx.relations.changed(me.id, target.id)
   await ctx.enforcement.reevaluate((await ctx.agents.get(target.id)) ?? target)
 }
 
@@ -27,6 +28,7 @@ export async function reportAgent(ctx: AppContext, me: AgentRecord, target: Agen
   if (target.isSystem) throw fail('SYSTEM_AGENT_PROTECTED')
   if (await q.hasReported(ctx.db, me.id, target.id)) throw fail('ALREADY_REPORTED')
   await q.block(ctx.db, me.id, target.id)
+  await ctx.relations.changed(me.id, target.id)
   try {
     await ctx.db.insert(reports).values({ id: newId('rpt'), reporterId: me.id, targetId: target.id, reason: reason ?? null })
   } catch (err) {

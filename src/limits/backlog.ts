@@ -1,0 +1,65 @@
+import type { RawSql } from '../db/client.ts'
+
+/** Recipient backlog limits (contract §17): warn from 5,000 stored envelopes, refuse at 10,000. */
+export const BACKLOG = { warnAt: 5_000, capAt: 10_000 } as const
+
+/**
+ * Undelivered (`stored`) envelope counts per recipient, kept in memory: loaded once per recipient
+ * from Postgres on first touch, then moved by every transition the server makes — a send reserves
+ * a slot before its insert, every stored→delivered/read transition releases one (the UPDATE's
+ * RETURNING says how many). No count(*) per send.
+ */
+export class BacklogCounter {
+  private readonly counts = new Map<string, number>()
+  private readonly loading = new Map<string, Promise<number>>()
+
+  constructor(private readonly sql: RawSql) {}
+
+  private async current(recipientId: string): Promise<number> {
+    const known = this.counts.get(recipientId)
+    if (known !== undefined) return known
+    let p = this.loading.get(recipientId)
+    if (!p) {
+      p = this.sql
+        .query<{ n: string | number }>('SELECT count(*) AS n FROM envelopes WHERE recipient_id = $1 AND status = 0', [recipientId])
+        .then((rows) => {
+          const n = Number(rows[0]?.n ?? 0)
+          // Transitions that raced with the load were applied to a missing entry; the count read
+          // here already reflects every committed transition, so it wins.
+          this.counts.set(recipientId, n)
+          this.loading.delete(recipientId)
+          return n
+        })
+      this.loading.set(recipientId, p)
+    }
+    await p
+    return this.counts.get(recipientId)!
+  }
+
+  /**
+   * Reserve one slot for an envelope about to be written. Refused at the cap. Returns the count
+   * before this envelope (for X-Backlog-Warning).
+   */
+  async reserve(recipientId: string): Promise<{ ok: boolean; before: number }> {
+    await this.current(recipientId)
+    const n = this.counts.get(recipientId)!
+    if (n >= BACKLOG.capAt) return { ok: false, before: n }
+    this.counts.set(recipientId, n + 1)
+    return { ok: true, before: n }
+  }
+
+  /** Envelopes left `stored` (delivered, read, hidden) or never written (a failed insert). */
+  release(recipientId: string, n = 1): void {
+    const c = this.counts.get(recipientId)
+    if (c !== undefined) this.counts.set(recipientId, Math.max(0, c - n))
+  }
+
+  async count(recipientId: string): Promise<number> {
+    return this.current(recipientId)
+  }
+
+  /** Forget a recipient's count so the next touch reloads it (after bulk changes elsewhere). */
+  forget(recipientId: string): void {
+    this.counts.delete(recipientId)
+  }
+}

@@ -1,0 +1,30 @@
+/** Per-agent send rate (contract §17): 60 messages per 1-second bucket; system agents 200. */
+export const SEND_RATE = { perSecond: 60, systemPerSecond: 200, groupPerSecond: 20 } as const
+
+export interface TokenResult {
+  ok: boolean
+  /** Milliseconds to the next 1-second bucket when refused. */
+  retryAfterMs: number
+}
+
+/**
+ * 1-second buckets aligned to wall-clock seconds, counted in memory. Exact within one process;
+ * the shards issue routes each agent's sends to its owning worker (or a Redis script) so the
+ * count stays exact across workers and processes.
+ */
+export class SendRateLimiter {
+  private second = 0
+  private counts = new Map<string, number>()
+
+  take(key: string, limit: number, now = Date.now()): TokenResult {
+    const second = Math.floor(now / 1000)
+    if (second !== this.second) {
+      this.second = second
+      this.counts = new Map()
+    }
+    const n = this.counts.get(key) ?? 0
+    if (n >= limit) return { ok: false, retryAfterMs: (second + 1) * 1000 - now }
+    this.counts.set(key, n + 1)
+    return { ok: true, retryAfterMs: 0 }
+  }
+}

@@ -1,0 +1,245 @@
+import type { AppContext } from '../../context.ts'
+import { uniqueViolation } from '../../db/errors.ts'
+import { ApiError, agentNotFound, fail, rateLimited } from '../../http/errors.ts'
+import { normalizeHandle } from '../../lib/handles.ts'
+import { newId } from '../../lib/ids.ts'
+import { BACKLOG } from '../../limits/backlog.ts'
+import { SEND_RATE } from '../../limits/send-rate.ts'
+import { isVisible, type AgentRecord } from '../agents/record.ts'
+import { pairOf, type DirectConversation } from '../conversations/direct-cache.ts'
+import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, type MessageRow, type PublicMessage } from './shape.ts'
+import { writeBatch, type WriteJob, type WriteResult } from './writer.ts'
+
+/** Limits of contract §5.1 / §17. */
+export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
+
+export interface SendBody {
+  to?: string
+  conversation_id?: string
+  client_msg_id: string
+  type?: 'text' | 'structured' | 'file' | 'system'
+  content: { text?: string; data?: Record<string, unknown>; attachment_id?: string }
+  metadata?: Record<string, unknown>
+}
+
+export interface SendOutcome {
+  status: 200 | 201
+  body: PublicMessage & { status: string; delivered_at: string | null; read_at: string | null }
+  headers: Record<string, string>
+}
+
+/** Size rule: JSON of content plus JSON of metadata, in bytes. */
+export function payloadBytes(content: unknown, metadata: unknown): number {
+  return Buffer.byteLength(JSON.stringify(content)) + Buffer.byteLength(JSON.stringify(metadata ?? {}))
+}
+
+/** Keep only the content keys the wire defines (README examples send `content.type`; it is dropped). */
+function cleanContent(c: SendBody['content']): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  if (c.text !== undefined) out.text = c.text
+  if (c.data !== undefined) out.data = c.data
+  if (c.attachment_id !== undefined) out.attachment_id = c.attachment_id
+  return out
+}
+
+/** POST /v1/messages: validates the target, then dispatches to the direct (or group) path. */
+export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody): Promise<SendOutcome> {
+  const hasTo = typeof body.to === 'string' && body.to.length > 0
+  const hasConv = typeof body.conversation_id === 'string' && body.conversation_id.length > 0
+  if (hasTo === hasConv) throw fail('VALIDATION_ERROR', 'Exactly one of `to` or `conversation_id` must be provided')
+  const content = cleanContent(body.content)
+  if (Object.keys(content).length === 0) {
+    throw fail('VALIDATION_ERROR', 'content must include at least one of text, data or attachment_id')
+  }
+  if (payloadBytes(content, body.metadata) > MESSAGE_LIMITS.maxPayloadBytes) throw fail('CONTENT_TOO_LARGE')
+  if (hasConv) {
+    const id = body.conversation_id!
+    if (id.startsWith('conv_')) throw fail('VALIDATION_ERROR', 'Use `to` to send to a direct conversation')
+    // Group sends (contract §10.6) belong to the groups module; without it no group exists.
+    throw fail('GROUP_NOT_FOUND')
+  }
+  return sendDirect(ctx, sender, body, content)
+}
+
+async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, content: Record<string, unknown>): Promise<SendOutcome> {
+  // Checks in the contract's order (§5.1).
+  const handle = normalizeHandle(body.to!)
+  const recipient = await ctx.agents.getByHandle(handle)
+  if (!recipient || !isVisible(recipient)) throw agentNotFound(handle)
+  if (recipient.id === sender.id) throw fail('VALIDATION_ERROR', 'You cannot send a message to yourself')
+  if (sender.pausedByOwner !== 'none') throw fail('AGENT_PAUSED_BY_OWNER')
+  if (await ctx.relations.blockedEitherWay(sender.id, recipient.id)) throw fail('BLOCKED')
+  let conv = await ctx.directs.get(sender.id, recipient.id)
+  if (sender.status === 'restricted' && !conv) throw fail('RESTRICTED')
+  if (recipient.inboxMode === 'contacts_only' && !(await ctx.relations.hasContact(recipient.id, sender.id))) {
+    throw fail('INBOX_RESTRICTED')
+  }
+  const token = ctx.sendRate.take(sender.id, sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond)
+  if (!token.ok) throw rateLimited(token.retryAfterMs, 'Rate limit exceeded: 60 messages per second')
+
+  const job: WriteJob = {
+    id: newId('msg'),
+    conversationId: conv?.id ?? '',
+    senderId: sender.id,
+    clientMsgId: body.client_msg_id,
+    type: body.type ?? 'text',
+    content,
+    metadata: body.metadata ?? {},
+    createdAt: new Date(),
+    recipientIds: [recipient.id],
+  }
+
+  if (conv) {
+    const replayed = await awaitingReply(ctx, conv, sender, recipient, body.client_msg_id)
+    if (replayed) return respond(ctx, replayed, false)
+  }
+
+  const slot = await ctx.backlog.reserve(recipient.id)
+  if (!slot.ok) {
+    throw new ApiError('RECIPIENT_BACKLOGGED', `@${recipient.handle} has too many undelivered messages`, {
+      recipient_handle: recipient.handle,
+      undelivered_count: slot.before,
+    })
+  }
+
+  let result: WriteResult
+  try {
+    for (;;) {
+      if (conv) {
+        job.conversationId = conv.id
+        if (!conv.established) job.establish = { agentA: conv.agentA, agentB: conv.agentB }
+        result = await ctx.writer.write(job)
+        break
+      }
+      const cold = await coldSend(ctx, sender, recipient, job)
+      if ('result' in cold) {
+        result = cold.result
+        break
+      }
+      // The conversation appeared meanwhile (the other side opened it, or a concurrent send of ours).
+      conv = cold.existing
+      const replayed = await awaitingReply(ctx, conv, sender, recipient, body.client_msg_id)
+      if (replayed) {
+        ctx.backlog.release(recipient.id)
+        return respond(ctx, replayed, false)
+      }
+    }
+  } catch (err) {
+    ctx.backlog.release(recipient.id)
+    throw err
+  }
+  if (result.replay) {
+    ctx.backlog.release(recipient.id)
+    return respond(ctx, result.message, false)
+  }
+  if (job.establish) {
+    await ctx.directs.changed(sender.id, recipient.id)
+    await ctx.relations.changed(sender.id, recipient.id)
+  }
+  const outcome = await respond(ctx, result.message, true)
+  if (slot.before >= BACKLOG.warnAt) outcome.headers['X-Backlog-Warning'] = `${recipient.handle}=${slot.before}`
+  await fanOutDirect(ctx, sender, recipient, outcome.body, result.message.id)
+  return outcome
+}
+
+async function respond(ctx: AppContext, message: WriteResult['message'], created: boolean): Promise<SendOutcome> {
+  const pub = await publicMessage(ctx.agents, message, DIRECT)
+  return { status: created ? 201 : 200, body: { ...pub, status: 'stored', delivered_at: null, read_at: null }, headers: {} }
+}
+
+/**
+ * One message per cold conversation until the reply (AWAITING_REPLY), except that a replay of
+ * that first message (same client_msg_id) still answers 200 with the original.
+ */
+async function awaitingReply(ctx: AppContext, conv: DirectConversation, sender: AgentRecord, recipient: AgentRecord, clientMsgId: string) {
+  if (conv.established || conv.initiatorId !== sender.id) return null
+  const replayed = await findReplay(ctx, conv.id, sender.id, clientMsgId)
+  if (replayed) return replayed
+  throw new ApiError('AWAITING_REPLY', 'Wait for a reply before sending another message', {
+    recipient_handle: recipient.handle,
+    waiting_since: conv.createdAt.toISOString(),
+  })
+}
+
+async function findReplay(ctx: AppContext, conversationId: string, senderId: string, clientMsgId: string) {
+  const rows = await ctx.database.raw.query<MessageRow>(
+    `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.sender_id = $2 AND m.client_msg_id = $3`,
+    [conversationId, senderId, clientMsgId],
+  )
+  return rows[0] ? rowToMessage(rows[0]) : null
+}
+
+/** Live push of a new direct message, unless the recipient is fully paused or muted the sender/conversation. */
+async function fanOutDirect(ctx: AppContext, sender: AgentRecord, recipient: AgentRecord, body: PublicMessage, messageId: string) {
+  if (recipient.pausedByOwner === 'full') return
+  if (await ctx.mutes.mutes(recipient.id, sender.id, body.conversation_id)) return
+  const { status: _s, delivered_at: _d, read_at: _r, ...live } = body as PublicMessage & Record<string, unknown>
+  ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload: live }), messageId)
+}
+
+/**
+ * First message to an agent: create the conversation and write the message in one transaction,
+ * under a per-sender advisory lock so the 100-a-day cold cap is exact across workers and processes.
+ */
+async function coldSend(
+  ctx: AppContext,
+  sender: AgentRecord,
+  recipient: AgentRecord,
+  job: WriteJob,
+): Promise<{ result: WriteResult } | { existing: DirectConversation }> {
+  const [agentA, agentB] = pairOf(sender.id, recipient.id)
+  try {
+    type ColdOutcome = { kind: 'created'; result: WriteResult; conversation: DirectConversation } | { kind: 'exists'; existing: DirectConversation }
+    const out = await ctx.database.transaction(async (q): Promise<ColdOutcome> => {
+      await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [sender.id])
+      const existing = await ctx.directs.load(q, agentA, agentB)
+      if (existing) return { kind: 'exists', existing }
+      if (!sender.isSystem) {
+        const rows = await q.query<{ n: string | number; oldest: Date | string | null }>(
+          `SELECT count(*) AS n, min(created_at) AS oldest FROM conversations
+           WHERE type = 'direct' AND initiator_id = $1 AND NOT established AND created_at > now() - interval '24 hours'`,
+          [sender.id],
+        )
+        const n = Number(rows[0]?.n ?? 0)
+        if (n >= MESSAGE_LIMITS.coldPerDay) {
+          const oldest = rows[0]?.oldest ? new Date(rows[0].oldest).getTime() : Date.now()
+          throw rateLimited(oldest + 86_400_000 - Date.now(), 'Daily cold outreach limit reached (100/day). Slots free up when recipients reply.')
+        }
+      }
+      const conversation: DirectConversation = {
+        id: newId('conv'),
+        agentA,
+        agentB,
+        initiatorId: sender.id,
+        established: false,
+        createdAt: job.createdAt,
+      }
+      await q.query(
+        `INSERT INTO conversations (id, type, agent_a, agent_b, initiator_id, created_at) VALUES ($1, 'direct', $2, $3, $4, $5)`,
+        [conversation.id, agentA, agentB, sender.id, job.createdAt.toISOString()],
+      )
+      await q.query(
+        `INSERT INTO conversation_members (conversation_id, agent_id, joined_at) VALUES ($1, $2, $4), ($1, $3, $4)`,
+        [conversation.id, agentA, agentB, job.createdAt.toISOString()],
+      )
+      job.conversationId = conversation.id
+      const [result] = await writeBatch(q, [job])
+      return { kind: 'created', result: result!, conversation }
+    })
+    if (out.kind === 'created') {
+      ctx.directs.remember(out.conversation)
+      return { result: out.result }
+    }
+    ctx.directs.remember(out.existing)
+    return { existing: out.existing }
+  } catch (err) {
+    if (uniqueViolation(err) === 'conversations_direct_pair_uq') {
+      const existing = await ctx.directs.load(ctx.database.raw, agentA, agentB)
+      if (existing) {
+        ctx.directs.remember(existing)
+        return { existing }
+      }
+    }
+    throw err
+  }
+}

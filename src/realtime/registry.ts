@@ -1,0 +1,70 @@
+import type { ServerWebSocket } from 'bun'
+
+export interface SocketData {
+  id: number
+  /** Set once authenticated (HELLO frame or Authorization header). */
+  agentId?: string
+  handle?: string
+  /** Delivery-ack capability negotiated for this connection. */
+  ackMode: boolean
+  /** Header auth: capabilities asked for on the upgrade. */
+  headerCapabilities?: string[]
+  /** Header auth failed: close with this once open. */
+  rejectWith?: { code: number; reason: string }
+  helloTimer?: ReturnType<typeof setTimeout>
+  /** Heartbeat: time of the last ping sent and the last pong seen. */
+  pingAt: number
+  pongAt: number
+  closed: boolean
+}
+
+export type AgentSocket = ServerWebSocket<SocketData>
+
+/** The authenticated sockets of this worker, by agent. */
+export class SocketRegistry {
+  private readonly byAgent = new Map<string, Set<AgentSocket>>()
+  private nextId = 1
+
+  newId(): number {
+    return this.nextId++
+  }
+
+  /** Returns true when this is the agent's first socket here. */
+  add(ws: AgentSocket): boolean {
+    const id = ws.data.agentId!
+    let set = this.byAgent.get(id)
+    const first = !set
+    if (!set) this.byAgent.set(id, (set = new Set()))
+    set.add(ws)
+    return first
+  }
+
+  /** Returns true when this was the agent's last socket here. */
+  remove(ws: AgentSocket): boolean {
+    const id = ws.data.agentId
+    if (!id) return false
+    const set = this.byAgent.get(id)
+    if (!set || !set.delete(ws)) return false
+    if (set.size === 0) {
+      this.byAgent.delete(id)
+      return true
+    }
+    return false
+  }
+
+  socketsOf(agentId: string): ReadonlySet<AgentSocket> | undefined {
+    return this.byAgent.get(agentId)
+  }
+
+  count(agentId: string): number {
+    return this.byAgent.get(agentId)?.size ?? 0
+  }
+
+  *all(): Iterable<AgentSocket> {
+    for (const set of this.byAgent.values()) yield* set
+  }
+
+  get agents(): number {
+    return this.byAgent.size
+  }
+}
