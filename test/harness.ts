@@ -192,3 +192,90 @@ export async function clearOtpLog(s: TestServer, email: string): Promise<void> {
   const { sql } = await import('drizzle-orm')
   await s.running.ctx.database.rows(sql`delete from otp_sends where email = ${email.toLowerCase()}`)
 }
+
+export interface Frame {
+  type: string
+  payload?: any
+  capabilities?: string[]
+}
+
+/**
+ * A plain WebSocket client for protocol-level tests: records every frame and the close event.
+ * (The SDK's RealtimeClient is used where its behaviour is the point.)
+ */
+export class WsProbe {
+  readonly frames: Frame[] = []
+  closed: { code: number; reason: string } | null = null
+  private readonly ws: WebSocket
+  private waiters: (() => void)[] = []
+  readonly opened: Promise<void>
+
+  constructor(url: string, opts: { headers?: Record<string, string> } = {}) {
+    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/ws', { headers: opts.headers } as any)
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.onopen = () => resolve()
+      this.ws.onerror = () => reject(new Error('websocket error'))
+    })
+    this.ws.onmessage = (e) => {
+      this.frames.push(JSON.parse(String(e.data)))
+      this.wake()
+    }
+    this.ws.onclose = (e) => {
+      this.closed = { code: e.code, reason: e.reason }
+      this.wake()
+    }
+  }
+
+  private wake() {
+    for (const w of this.waiters.splice(0)) w()
+  }
+
+  send(frame: unknown) {
+    this.ws.send(JSON.stringify(frame))
+  }
+
+  async hello(apiKey: string, capabilities: string[] = ['ack']) {
+    await this.opened
+    this.send({ type: 'hello', api_key: apiKey, capabilities, client: 'test', client_version: '0' })
+    await this.until(() => this.frames.some((f) => f.type === 'hello.ok'), 'hello.ok')
+    return this
+  }
+
+  ofType(type: string): Frame[] {
+    return this.frames.filter((f) => f.type === type)
+  }
+
+  /** Wait until `pred` holds (re-checked on every frame/close), or fail after `ms`. */
+  async until(pred: () => boolean, what: string, ms = 8000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!pred()) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames.map((f) => f.type))}, closed: ${JSON.stringify(this.closed)}`)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 100))
+        this.waiters.push(() => {
+          clearTimeout(t)
+          resolve()
+        })
+      })
+    }
+  }
+
+  async closedWith(ms = 8000) {
+    await this.until(() => this.closed !== null, 'close', ms)
+    return this.closed!
+  }
+
+  close() {
+    this.ws.close()
+  }
+}
+
+/** Two agents with an established direct conversation (cold message + reply). */
+export async function establishedPair(s: TestServer) {
+  const a = await registerAgent(s)
+  const b = await registerAgent(s)
+  const first = await a.client.sendMessage({ to: b.handle, content: { text: 'hi' } })
+  await b.client.sendMessage({ to: a.handle, content: { text: 'hello back' } })
+  return { a, b, conversationId: first.message.conversation_id }
+}

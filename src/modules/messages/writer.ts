@@ -150,8 +150,8 @@ export async function writeBatch(q: RawSql, jobs: WriteJob[]): Promise<WriteResu
     // 3. Messages.
     await q.query(
       `INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata, created_at)
-       SELECT id, c, s, snd, cm, ty, ct::jsonb, md::jsonb, at
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+       SELECT id, c, s, snd, cm, ty, ct::jsonb, md::jsonb, at::timestamptz
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
          AS v(id, c, s, snd, cm, ty, ct, md, at)`,
       [
         messages.map((m) => m.id),
@@ -182,7 +182,7 @@ export async function writeBatch(q: RawSql, jobs: WriteJob[]): Promise<WriteResu
     if (env.r.length > 0) {
       const posRows = await q.query<{ message_id: string; recipient_id: string; position: string }>(
         `INSERT INTO envelopes (recipient_id, message_id, conversation_id, seq, sender_id, created_at)
-         SELECT r, m, c, s, snd, at FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[]) AS v(r, m, c, s, snd, at)
+         SELECT r, m, c, s, snd, at::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) AS v(r, m, c, s, snd, at)
          RETURNING message_id, recipient_id, position::text AS position`,
         [env.r, env.m, env.c, env.s, env.snd, env.at],
       )

@@ -11,10 +11,11 @@ import { MESSAGE_COLUMNS, publicMessage, rowToMessage, type MessageRow } from '.
  * and on a distributed Postgres the second is a primary-key lookup on the message shards.
  */
 export async function storedRows(ctx: AppContext, recipientId: string, afterPosition: bigint, limit: number) {
-  const envs = await ctx.database.raw.query<{ position: string; message_id: string }>(
-    `SELECT position::text AS position, message_id FROM envelopes
+  // (The text alias must not be called `position`: ORDER BY would then sort the text.)
+  const envs = await ctx.database.raw.query<{ pos: string; message_id: string }>(
+    `SELECT position::text AS pos, message_id FROM envelopes
      WHERE recipient_id = $1 AND status = 0 AND position > $2
-     ORDER BY position LIMIT $3`,
+     ORDER BY envelopes.position LIMIT $3`,
     [recipientId, afterPosition.toString(), limit],
   )
   if (envs.length === 0) return []
@@ -29,11 +30,11 @@ export async function storedRows(ctx: AppContext, recipientId: string, afterPosi
     const pub = await publicMessage(ctx.agents, m, await ctx.conversations.facts(m.conversationId))
     rows.push({
       ...pub,
-      delivery_id: deliveryIdFromPosition(BigInt(e.position)),
+      delivery_id: deliveryIdFromPosition(BigInt(e.pos)),
       status: 'stored' as const,
       delivered_at: null,
       read_at: null,
-      position: BigInt(e.position),
+      position: BigInt(e.pos),
     })
   }
   return rows
