@@ -279,3 +279,91 @@ export async function establishedPair(s: TestServer) {
   await b.client.sendMessage({ to: a.handle, content: { text: 'hello back' } })
   return { a, b, conversationId: first.message.conversation_id }
 }
+
+/**
+ * A bare-TCP WebSocket client (node:net) for what browsers' WebSocket hides: it never answers
+ * pings, and it can stop reading so the server's send buffer fills.
+ */
+export class RawWs {
+  readonly socket: import('node:net').Socket
+  private buf = Buffer.alloc(0)
+  private upgraded = false
+  readonly texts: string[] = []
+  pings = 0
+  closeCode: number | null = null
+  closeReason = ''
+  readonly ready: Promise<void>
+
+  constructor(url: string) {
+    const { hostname, port } = new URL(url)
+    const net = require('node:net') as typeof import('node:net')
+    this.socket = net.connect(Number(port), hostname)
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.on('connect', () => {
+        const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')
+        this.socket.write(
+          `GET /v1/ws HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        )
+      })
+      this.socket.on('error', reject)
+      this.socket.on('data', (chunk: Buffer) => {
+        this.buf = Buffer.concat([this.buf, chunk])
+        if (!this.upgraded) {
+          const end = this.buf.indexOf('\r\n\r\n')
+          if (end < 0) return
+          this.upgraded = true
+          this.buf = this.buf.subarray(end + 4)
+          resolve()
+        }
+        this.parse()
+      })
+    })
+  }
+
+  private parse() {
+    for (;;) {
+      if (this.buf.length < 2) return
+      const op = this.buf[0]! & 0x0f
+      let len = this.buf[1]! & 0x7f
+      let off = 2
+      if (len === 126) {
+        if (this.buf.length < 4) return
+        len = this.buf.readUInt16BE(2)
+        off = 4
+      } else if (len === 127) {
+        if (this.buf.length < 10) return
+        len = Number(this.buf.readBigUInt64BE(2))
+        off = 10
+      }
+      if (this.buf.length < off + len) return
+      const payload = this.buf.subarray(off, off + len)
+      this.buf = this.buf.subarray(off + len)
+      if (op === 0x1) this.texts.push(payload.toString())
+      else if (op === 0x9) this.pings++
+      else if (op === 0x8) {
+        this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005
+        this.closeReason = payload.subarray(2).toString()
+      }
+    }
+  }
+
+  sendText(text: string) {
+    const data = Buffer.from(text)
+    const mask = Buffer.from(crypto.getRandomValues(new Uint8Array(4)))
+    const header = data.length < 126 ? Buffer.from([0x81, 0x80 | data.length]) : Buffer.from([0x81, 0x80 | 126, data.length >> 8, data.length & 0xff])
+    const masked = Buffer.from(data.map((b, i) => b ^ mask[i % 4]!))
+    this.socket.write(Buffer.concat([header, mask, masked]))
+  }
+
+  async waitFor(pred: () => boolean, what: string, ms = 8000) {
+    const deadline = Date.now() + ms
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await Bun.sleep(20)
+    }
+  }
+
+  destroy() {
+    this.socket.destroy()
+  }
+}

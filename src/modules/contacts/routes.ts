@@ -40,7 +40,7 @@ export function contactRoutes(ctx: AppContext) {
 
   return new Elysia({ name: 'contacts', prefix: '/v1/contacts' })
     .post(
-      '/',
+      '',
       async ({ body, request }) => {
         const me = await authenticate(ctx, request)
         const other = await resolveOther(ctx, me, body.handle, 'You cannot add yourself as a contact')
@@ -55,7 +55,7 @@ export function contactRoutes(ctx: AppContext) {
       },
     )
     .get(
-      '/',
+      '',
       async ({ query, request }) => {
         const me = await authenticate(ctx, request)
         const limit = clamp(query.limit ?? 50, 1, 100)

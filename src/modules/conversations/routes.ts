@@ -75,7 +75,7 @@ export function conversationRoutes(ctx: AppContext) {
 
   return new Elysia({ name: 'conversations', prefix: '/v1/conversations' })
     .get(
-      '/',
+      '',
       async ({ query, request }) => {
         const me = await authenticate(ctx, request)
         const limit = Math.min(200, Math.max(1, query.limit ?? 50))

@@ -35,7 +35,7 @@ function seqParam(v: string | undefined, name: string): number | undefined {
 export function messageRoutes(ctx: AppContext) {
   return new Elysia({ name: 'messages', prefix: '/v1/messages' })
     .post(
-      '/',
+      '',
       async ({ body, request }) => {
         const me = await authenticate(ctx, request)
         const out = await send(ctx, me, body)

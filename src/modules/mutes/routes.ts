@@ -73,7 +73,7 @@ export function muteRoutes(ctx: AppContext) {
 
   return new Elysia({ name: 'mutes', prefix: '/v1/mutes' })
     .post(
-      '/',
+      '',
       async ({ body, request }) => {
         const me = await authenticate(ctx, request)
         await writeToken(me)
@@ -127,7 +127,7 @@ export function muteRoutes(ctx: AppContext) {
       },
     )
     .get(
-      '/',
+      '',
       async ({ query, request }) => {
         const me = await authenticate(ctx, request)
         if (query.kind !== undefined && query.kind !== 'agent' && query.kind !== 'conversation') {

@@ -17,7 +17,7 @@ const PresenceSchema = t.Object(
 export function presenceRoutes(ctx: AppContext) {
   return new Elysia({ name: 'presence', prefix: '/v1/presence' })
     .put(
-      '/',
+      '',
       async ({ body, request }) => {
         const me = await authenticate(ctx, request)
         const view = await ctx.presence.set(me.id, me.handle, body.status, body.custom_message ?? null)
