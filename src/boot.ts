@@ -71,7 +71,7 @@ export async function createContext(config: Config): Promise<AppContext> {
     mutes: new MuteCache(database.raw, bus),
     sendRate: new SendRateLimiter(),
     backlog,
-    writer: new MessageWriter(database, log),
+    writer: new MessageWriter(database, log, config.writerConcurrency),
     acks,
     realtime,
     push,

@@ -76,6 +76,11 @@ export const configFields = {
     'Close a socket 1001 "Heartbeat timeout" when no pong arrives this long after a ping (contract: 10 s).',
     '10000',
   ),
+  WRITER_CONCURRENCY: field(
+    T.Optional(T.Integer({ minimum: 1, maximum: 32 })),
+    'Group-commit flushes of sends in flight at once per worker. Fewer means larger batches (cheaper for Postgres), more means less queueing.',
+    '4',
+  ),
   SHARDS: field(T.Optional(T.Integer({ minimum: 1, maximum: 256 })), 'Worker threads per process.', 'number of cores'),
 } as const
 
@@ -103,11 +108,12 @@ export interface Config {
   shards: number
   wsHeartbeatMs: number
   wsPongTimeoutMs: number
+  writerConcurrency: number
 }
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -148,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shards: e.SHARDS ?? cpus().length,
     wsHeartbeatMs: e.WS_HEARTBEAT_MS ?? 30_000,
     wsPongTimeoutMs: e.WS_PONG_TIMEOUT_MS ?? 10_000,
+    writerConcurrency: e.WRITER_CONCURRENCY ?? 4,
   }
 }
 

@@ -24,7 +24,7 @@ async function spawnServer(env: Record<string, string>, port: number): Promise<S
   throw new Error('server did not start')
 }
 
-const freePort = () => 20_000 + Math.floor(Math.random() * 20_000)
+const freePort = () => 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral port range
 
 async function register(url: string, mailDir: string, handle: string) {
   const email = `${handle}@example.test`

@@ -134,6 +134,20 @@ describe.each(await backends())('WebSocket on %s', (backend) => {
     expect(await after.closedWith()).toEqual({ code: 1008, reason: 'Invalid token' })
   })
 
+  test('suspension by community enforcement closes the agent\'s sockets 1008 "Account suspended"', async () => {
+    const spammer = await registerAgent(s)
+    const victims = []
+    for (let i = 0; i < 10; i++) victims.push(await registerAgent(s))
+    for (const v of victims) await spammer.client.sendMessage({ to: v.handle, content: { text: 'spam' } })
+    const ws = await new WsProbe(s.url).hello(spammer.apiKey)
+    for (const v of victims) await v.client.reportAgent(spammer.handle)
+    expect(await ws.closedWith()).toEqual({ code: 1008, reason: 'Account suspended' })
+    const again = new WsProbe(s.url)
+    await again.opened
+    again.send({ type: 'hello', api_key: spammer.apiKey })
+    expect(await again.closedWith()).toEqual({ code: 1008, reason: 'Account suspended' })
+  })
+
   test('typing relay, read acks over the socket, message.read to the sender', async () => {
     const { a, b, conversationId } = await establishedPair(s)
     const aWs = await new WsProbe(s.url).hello(a.apiKey)

@@ -34,9 +34,12 @@ export class AckWriter {
       this.queue = []
       try {
         const rows = await this.sql.query<{ recipient_id: string }>(
+          // LATERAL + LIMIT: one unique-index probe per ack, never a scan of envelopes.
           `UPDATE envelopes e SET status = 1, delivered_at = now()
-           FROM unnest($1::text[], $2::text[]) AS v(r, m)
-           WHERE e.message_id = v.m AND e.recipient_id = v.r AND e.status = 0
+           FROM (SELECT x.position FROM unnest($1::text[], $2::text[]) AS v(r, m)
+                 CROSS JOIN LATERAL (SELECT position FROM envelopes
+                                     WHERE message_id = v.m AND recipient_id = v.r AND status = 0 LIMIT 1) x) AS t
+           WHERE e.position = t.position AND e.status = 0
            RETURNING e.recipient_id`,
           [batch.map((b) => b.recipientId), batch.map((b) => b.messageId)],
         )

@@ -1,0 +1,243 @@
+/**
+ * `bun run bench` — direct-send throughput and latency against a real server on Postgres.
+ *
+ * Starts the server (a separate `bun src/main.ts` process on a fresh Postgres database), seeds
+ * agent pairs with established conversations, connects every receiver over the WebSocket with the
+ * `ack` capability, then offers direct sends open-loop at rising rates. For each rate it reports
+ * accepted sends/s, send latency p50/p95/p99, send→WebSocket delivery latency p50/p99, errors and
+ * the server's RSS, and writes everything to bench/results/<name>-<timestamp>.json.
+ *
+ *   bun run bench [--rates 2000,4000,...] [--seconds 5] [--pairs 500] [--name direct]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import postgres from 'postgres'
+import { seedAgents, seedPairs, type SeededPair } from '../load/seed-lib.ts'
+
+const args = new Map<string, string>()
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '')
+const RATES = (args.get('rates') ?? '1000,2500,5000,7500,10000,12500,15000').split(',').map(Number)
+const SECONDS = Number(args.get('seconds') ?? 5)
+const PAIRS = Number(args.get('pairs') ?? 500)
+const NAME = args.get('name') ?? 'direct'
+const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const MAX_IN_FLIGHT = 4000
+/** --no-ack 1: receivers do not ack (diagnostic: isolates the cost of delivery-state updates). */
+const NO_ACK = args.get('no-ack') === '1'
+
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN)
+const round = (n: number) => Math.round(n * 100) / 100
+
+async function rssOf(pid: number): Promise<number> {
+  try {
+    const status = await Bun.file(`/proc/${pid}/status`).text()
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024
+  } catch {
+    return 0
+  }
+}
+
+async function startServer(databaseUrl: string, port: number): Promise<Subprocess> {
+  // BENCH_SERVER_FLAGS passes Bun flags to the server, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
+  const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean)
+  const proc = Bun.spawn(['bun', ...flags, 'src/main.ts'], {
+    cwd: join(import.meta.dir, '..'),
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATABASE_POOL: '20', DATA_DIR: '/tmp/ac-bench-data' },
+    stdout: 'inherit',
+    stderr: 'inherit',
+  })
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return proc
+    } catch {}
+    await Bun.sleep(50)
+  }
+  throw new Error('server did not start')
+}
+
+interface Level {
+  target_rate: number
+  offered: number
+  accepted_per_s: number
+  send_p50_ms: number
+  send_p95_ms: number
+  send_p99_ms: number
+  delivery_p50_ms: number
+  delivery_p99_ms: number
+  delivered: number
+  errors: number
+  rejected_429: number
+  server_rss_mb: number
+}
+
+async function main() {
+  const dbName = `ac_bench_${Date.now().toString(36)}`
+  const admin = postgres(ADMIN, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`CREATE DATABASE ${dbName}`)
+  await admin.end()
+  const databaseUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`)
+  if (process.env.BENCH_PG_STATS) {
+    const d = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+    await d.unsafe('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+    await d.unsafe('SELECT pg_stat_statements_reset()')
+    await d.end()
+  }
+  const port = 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral range
+  const base = `http://127.0.0.1:${port}`
+  const server = await startServer(databaseUrl, port)
+  let pairs: SeededPair[] = []
+  const sockets: WebSocket[] = []
+  try {
+    const agents = await seedAgents(databaseUrl, PAIRS * 2, 'bench')
+    pairs = await seedPairs(databaseUrl, agents)
+    console.log(`seeded ${pairs.length} established pairs; connecting ${pairs.length} receivers`)
+
+    const sentAt = new Map<string, number>()
+    let deliveries: number[] = []
+    let delivered = 0
+    await Promise.all(
+      pairs.map(
+        (p) =>
+          new Promise<void>((resolve, reject) => {
+            const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/ws`)
+            sockets.push(ws)
+            ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', api_key: p.b.apiKey, capabilities: ['ack'] }))
+            ws.onerror = () => reject(new Error('ws error'))
+            ws.onmessage = (e) => {
+              const f = JSON.parse(String(e.data))
+              if (f.type === 'hello.ok') return resolve()
+              if (f.type !== 'message.new') return
+              const t0 = sentAt.get(f.payload.client_msg_id)
+              if (t0 !== undefined) {
+                deliveries.push(performance.now() - t0)
+                sentAt.delete(f.payload.client_msg_id)
+              }
+              delivered++
+              if (!NO_ACK) ws.send(JSON.stringify({ type: 'ack', message_id: f.payload.id }))
+            }
+          }),
+      ),
+    )
+
+    const levels: Level[] = []
+    let seq = 0
+    for (const rate of RATES) {
+      const latencies: number[] = []
+      let errors = 0
+      let rejected = 0
+      let accepted = 0
+      let offered = 0
+      let inFlight = 0
+      deliveries = []
+      delivered = 0
+      const rssSamples: number[] = []
+      const send = (p: SeededPair, measure: boolean) => {
+        const id = `b${seq++}`
+        const t0 = performance.now()
+        if (measure) sentAt.set(id, t0)
+        inFlight++
+        fetch(`${base}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${p.a.apiKey}` },
+          body: JSON.stringify({ to: p.b.handle, client_msg_id: id, content: { text: 'benchmark message' } }),
+        })
+          .then(async (r) => {
+            await r.arrayBuffer()
+            if (!measure) return
+            latencies.push(performance.now() - t0)
+            if (r.status === 201) accepted++
+            else if (r.status === 429) rejected++
+            else errors++
+          })
+          .catch(() => {
+            if (measure) errors++
+          })
+          .finally(() => inFlight--)
+      }
+      // Warm up for one second at the target rate, then measure.
+      for (const [phase, seconds] of [['warm', 1], ['measure', SECONDS]] as const) {
+        const measure = phase === 'measure'
+        const started = performance.now()
+        let issued = 0
+        let pi = 0
+        const rssTimer = measure ? setInterval(async () => rssSamples.push(await rssOf(server.pid)), 500) : undefined
+        while (performance.now() - started < seconds * 1000) {
+          const due = Math.floor(((performance.now() - started) / 1000) * rate) - issued
+          for (let i = 0; i < due; i++) {
+            issued++
+            if (inFlight >= MAX_IN_FLIGHT) {
+              if (measure) errors++
+              continue
+            }
+            if (measure) offered++
+            send(pairs[pi]!, measure)
+            pi = (pi + 1) % pairs.length
+          }
+          await Bun.sleep(2)
+        }
+        if (rssTimer) clearInterval(rssTimer)
+      }
+      // Let in-flight requests and deliveries finish.
+      const drainUntil = performance.now() + 5000
+      while ((inFlight > 0 || sentAt.size > 0) && performance.now() < drainUntil) await Bun.sleep(20)
+      sentAt.clear()
+      latencies.sort((x, y) => x - y)
+      deliveries.sort((x, y) => x - y)
+      const level: Level = {
+        target_rate: rate,
+        offered,
+        accepted_per_s: round(accepted / SECONDS),
+        send_p50_ms: round(pct(latencies, 50)),
+        send_p95_ms: round(pct(latencies, 95)),
+        send_p99_ms: round(pct(latencies, 99)),
+        delivery_p50_ms: round(pct(deliveries, 50)),
+        delivery_p99_ms: round(pct(deliveries, 99)),
+        delivered: deliveries.length,
+        errors,
+        rejected_429: rejected,
+        server_rss_mb: round(Math.max(0, ...rssSamples) / 1048576),
+      }
+      levels.push(level)
+      console.log(JSON.stringify(level))
+      if (level.accepted_per_s < rate * 0.8 || level.send_p99_ms > 2000) break
+      await Bun.sleep(1500)
+    }
+
+    const best = levels.reduce((m, l) => (l.accepted_per_s > m.accepted_per_s && l.errors === 0 ? l : m), levels[0]!)
+    const result = {
+      name: NAME,
+      at: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1073741824), bun: Bun.version },
+      setup: { pairs: pairs.length, seconds_per_level: SECONDS, server: '1 process, 1 thread, Postgres (default durability: synchronous_commit on)' },
+      levels,
+      sustained_accepted_per_s: best.accepted_per_s,
+    }
+    mkdirSync(join(import.meta.dir, 'results'), { recursive: true })
+    const file = join(import.meta.dir, 'results', `${NAME}-${result.at.replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, JSON.stringify(result, null, 2))
+    console.log('\n| offered/s | accepted/s | send p50 | p95 | p99 | delivery p50 | p99 | errors | 429 | RSS MB |')
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    for (const l of levels) {
+      console.log(`| ${l.target_rate} | ${l.accepted_per_s} | ${l.send_p50_ms} | ${l.send_p95_ms} | ${l.send_p99_ms} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${l.rejected_429} | ${l.server_rss_mb} |`)
+    }
+    console.log(`\nwrote ${file}`)
+  } finally {
+    if (process.env.BENCH_PG_STATS) {
+      const d = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+      const top = await d.unsafe(`SELECT calls, round(total_exec_time::numeric, 0) AS ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12`)
+      console.table(top)
+      await d.end()
+    }
+    for (const ws of sockets) ws.close()
+    server.kill('SIGTERM')
+    await server.exited
+    const a = postgres(ADMIN, { max: 1, onnotice: () => {} })
+    await a.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
+    await a.end()
+  }
+}
+
+await main()
+process.exit(0)
