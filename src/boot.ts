@@ -19,16 +19,19 @@ import { Enforcement } from './modules/enforcement/service.ts'
 import { AckWriter } from './delivery/ack-writer.ts'
 import { BacklogCounter } from './limits/backlog.ts'
 import { SendRateLimiter } from './limits/send-rate.ts'
+import { RedisBacklog, RedisSendRate } from './limits/redis-limits.ts'
 import { Relations } from './modules/contacts/relations.ts'
 import { DirectConversations } from './modules/conversations/direct-cache.ts'
 import { Conversations } from './modules/conversations/service.ts'
 import { MessageWriter } from './modules/messages/writer.ts'
 import { MuteCache } from './modules/mutes/cache.ts'
 import { Presence } from './modules/presence/service.ts'
+import { LocalPresenceStore, RedisPresenceStore } from './modules/presence/store.ts'
 import { Realtime } from './realtime/hub.ts'
 import { Push } from './realtime/push.ts'
 import type { SocketData } from './realtime/registry.ts'
 import { upgrade, websocketHandlers } from './realtime/socket.ts'
+import { drainBacklog } from './realtime/drain.ts'
 
 export interface RunningServer {
   ctx: AppContext
@@ -38,19 +41,24 @@ export interface RunningServer {
 }
 
 /** Build every service for one worker: database (migrated), Redis or in-process state, bus, mail. */
-export async function createContext(config: Config): Promise<AppContext> {
+export async function createContext(config: Config, migrate = true): Promise<AppContext> {
   const log = createLogger(config.logLevel)
   const database = await openDatabase(config)
-  await database.migrate()
+  if (migrate) await database.migrate()
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true }) : undefined
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'))
   const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl) : new LocalBus()
   const agents = new AgentStore(database.db, bus)
   const origin = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
-  const backlog = new BacklogCounter(database.raw)
+  // Limits that must be exact across workers and processes: Redis scripts on a connection that
+  // fails fast when Redis is down (the limiters then fall back to per-process counting).
+  const limitsRedis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 }) : undefined
+  limitsRedis?.on('error', () => {})
+  if (limitsRedis) await Promise.race([new Promise((r) => limitsRedis.once('ready', r)), Bun.sleep(2000)])
+  const backlog = limitsRedis ? new RedisBacklog(limitsRedis, database.raw, log) : new BacklogCounter(database.raw)
   const acks = new AckWriter(database.raw, backlog, log)
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
-  const push = new Push(realtime.registry, bus, acks, origin)
+  const push = new Push(realtime.registry, bus, acks, agents, origin)
   const relations = new Relations(database.raw, bus)
   return {
     config,
@@ -69,27 +77,37 @@ export async function createContext(config: Config): Promise<AppContext> {
     directs: new DirectConversations(database.raw, bus),
     conversations: new Conversations(database.raw),
     mutes: new MuteCache(database.raw, bus),
-    sendRate: new SendRateLimiter(),
+    sendRate: limitsRedis ? new RedisSendRate(limitsRedis, log) : new SendRateLimiter(),
+    limitsRedis,
     backlog,
     writer: new MessageWriter(database, log, config.writerConcurrency),
     acks,
     realtime,
     push,
-    presence: new Presence(realtime.registry, relations, agents, push),
+    presence: new Presence(realtime.registry, relations, agents, push, redis ? new RedisPresenceStore(redis, origin) : new LocalPresenceStore(), log),
   }
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
-  const ctx = await createContext(config)
+export async function startServer(config: Config, opts: { reusePort?: boolean; migrate?: boolean } = {}): Promise<RunningServer> {
+  const ctx = await createContext(config, opts.migrate ?? true)
   const app = buildApp(ctx)
   const fetch = createHttpHandler(ctx, app)
   const server: Server<SocketData> = Bun.serve<SocketData>({
     port: config.port,
     hostname: config.host,
+    reusePort: opts.reusePort ?? false,
     fetch: (req, srv) => (pathOf(req.url) === '/v1/ws' ? upgrade(ctx, req, srv) : fetch(req, srv)) as Promise<Response>,
     websocket: websocketHandlers(ctx),
   })
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`
+  // Presence claims live while this worker's heartbeat refreshes them; after a Redis outage every
+  // socket here is drained again, so deliveries published while the bus was down still arrive.
+  const presenceTimer = setInterval(() => ctx.presence.refresh(), 30_000)
+  presenceTimer.unref?.()
+  ctx.bus.onReconnect(() => {
+    ctx.log.info('bus reconnected: draining every socket again')
+    for (const ws of ctx.realtime.registry.all()) void drainBacklog(ctx, ws).catch(() => {})
+  })
   ctx.log.info({ url, database: ctx.database.kind, redis: Boolean(config.redisUrl) }, 'AgentChat server listening')
   return {
     ctx,
@@ -97,6 +115,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     url,
     async stop() {
       // Stop accepting, close sockets 1001, finish in-flight writes, then release resources.
+      clearInterval(presenceTimer)
       ctx.realtime.shutdown()
       await server.stop(false)
       await ctx.writer.flushed()
@@ -105,6 +124,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await ctx.bus.close()
       await ctx.counters.close()
       ctx.redis?.disconnect()
+      ctx.limitsRedis?.disconnect()
       await ctx.database.close()
     },
   }

@@ -5,9 +5,9 @@ import type { Database, Db } from './db/client.ts'
 import type { AckWriter } from './delivery/ack-writer.ts'
 import type { IdempotencyStore } from './http/idempotency-store.ts'
 import type { Logger } from './lib/log.ts'
-import type { BacklogCounter } from './limits/backlog.ts'
+import type { Backlog } from './limits/backlog.ts'
 import type { Counters } from './limits/counters.ts'
-import type { SendRateLimiter } from './limits/send-rate.ts'
+import type { SendRate } from './limits/send-rate.ts'
 import type { Mailer } from './mail/mailer.ts'
 import type { AgentStore } from './modules/agents/store.ts'
 import type { Relations } from './modules/contacts/relations.ts'
@@ -29,6 +29,8 @@ export interface AppContext {
   database: Database
   db: Db
   redis: Redis | undefined
+  /** Fail-fast connection for the per-agent limit scripts. */
+  limitsRedis: Redis | undefined
   counters: Counters
   bus: Bus
   mailer: Mailer
@@ -39,8 +41,8 @@ export interface AppContext {
   directs: DirectConversations
   conversations: Conversations
   mutes: MuteCache
-  sendRate: SendRateLimiter
-  backlog: BacklogCounter
+  sendRate: SendRate
+  backlog: Backlog
   writer: MessageWriter
   acks: AckWriter
   realtime: Realtime

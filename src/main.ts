@@ -1,7 +1,9 @@
-import { ConfigError, loadConfig } from './config.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
 import { startServer } from './boot.ts'
+import { createLogger } from './lib/log.ts'
+import { runShards } from './shard/supervisor.ts'
 
-let config
+let config: Config
 try {
   config = loadConfig()
 } catch (err) {
@@ -12,16 +14,26 @@ try {
   throw err
 }
 
-const running = await startServer(config)
-
-let stopping = false
-async function shutdown(signal: string) {
-  if (stopping) return
-  stopping = true
-  running.ctx.log.info({ signal }, 'shutting down')
-  await running.stop()
-  process.exit(0)
+const log = createLogger(config.logLevel)
+// Several workers need state every worker shares: Postgres and Redis. The embedded default (PGlite,
+// in-process bus) is always one worker.
+const canShard = Boolean(config.databaseUrl && config.redisUrl)
+if (config.shards > 1 && !canShard) {
+  log.info({ shards: config.shards }, 'SHARDS > 1 needs DATABASE_URL and REDIS_URL; running one worker')
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'))
-process.on('SIGINT', () => void shutdown('SIGINT'))
 
+if (config.shards > 1 && canShard) {
+  await runShards(config, log)
+} else {
+  const running = await startServer(config)
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    running.ctx.log.info({ signal }, 'shutting down')
+    await running.stop()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}

@@ -167,7 +167,7 @@ describe.each(await backends())('messaging on %s', (backend) => {
         insert into envelopes (recipient_id, message_id, conversation_id, seq, sender_id)
         select ${bId}, m.id, ${conversationId}, m.seq, ${aId} from m`)
       await s.running.ctx.database.rows(sql`update conversations set last_seq = 1000 + 9994 where id = ${conversationId}`)
-      s.running.ctx.backlog.forget(bId)
+      await s.running.ctx.backlog.forget(bId)
       // b already had 1 stored (a's first message): 9,995.
       expect(await s.running.ctx.backlog.count(bId)).toBe(9995)
 

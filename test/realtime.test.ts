@@ -286,7 +286,7 @@ describe('WebSocket timers and backpressure (embedded)', () => {
         from generate_series(1, 1000) g returning id, seq)
       insert into envelopes (recipient_id, message_id, conversation_id, seq, sender_id)
       select ${bId}, m.id, ${conversationId}, m.seq, ${aId} from m`)
-    s.running.ctx.backlog.forget(bId)
+    await s.running.ctx.backlog.forget(bId)
     const raw = new RawWs(s.url)
     await raw.ready
     raw.socket.pause() // stop reading: the server's send buffer must absorb everything

@@ -1,8 +1,11 @@
 /**
- * The event bus: how one worker tells the others (and other processes) that something happened —
- * deliveries, presence, cache invalidations, socket closes. In-process without Redis
- * (`local.ts`); Redis pub/sub with it (`redis.ts`). The domain code publishes the same events
- * either way.
+ * The event bus: how one worker tells the others (and other processes) that something happened.
+ * Two kinds of traffic:
+ * - broadcast events (cache invalidations, socket closes) reach every worker;
+ * - deliveries (frames for agents' sockets) go to one virtual shard's channel, which only the
+ *   workers holding sockets of agents in that shard subscribe to.
+ * In-process without Redis (`local.ts`); Redis pub/sub with it (`redis.ts`). The domain code
+ * publishes the same events either way.
  */
 export type BusEvent =
   /** An agent row changed (key rotated, deleted, suspended, settings): drop cached copies. */
@@ -13,24 +16,32 @@ export type BusEvent =
   | { type: 'relations.invalidate'; agentIds: string[] }
   /** Mutes of this agent changed. */
   | { type: 'mutes.invalidate'; agentId: string }
-  /** A conversation's cached facts (establishment, membership) changed. */
+  /** A direct conversation's cached facts (establishment) changed. */
   | { type: 'conversation.invalidate'; conversationId: string; agentIds: string[] }
-  /**
-   * Push a pre-serialised frame to every socket of each recipient. `messageId` marks a
-   * `message.new` frame, so legacy (non-ack) sockets can mark the envelope delivered on write.
-   * `origin` lets the publishing process skip its own copy (it delivered locally already).
-   */
-  | { type: 'deliver'; origin: string; recipients: string[]; frame: string; messageId?: string }
-  /** Presence of an agent changed in some process (for shared presence state). */
-  | { type: 'presence.changed'; agentId: string }
+
+/** A frame for some agents' sockets. `messageId` marks a `message.new` (legacy sockets mark it delivered). */
+export interface Delivery {
+  origin: string
+  recipients: string[]
+  frame: string
+  messageId?: string
+}
 
 export type BusHandler = (event: BusEvent) => void
 
 export interface Bus {
-  /** True when events reach other processes (Redis); false for the in-process bus. */
+  /** True when events reach other workers or processes (Redis); false for the in-process bus. */
   readonly remote: boolean
   publish(event: BusEvent): Promise<void>
   subscribe(handler: BusHandler): void
+  /** Send a delivery to the workers holding sockets in this virtual shard. */
+  deliver(vshard: number, d: Delivery): Promise<void>
+  onDelivery(handler: (d: Delivery) => void): void
+  /** Start / stop receiving deliveries for a virtual shard (reference-counted by the caller). */
+  joinShard(vshard: number): void
+  leaveShard(vshard: number): void
+  /** Called when the transport comes back after an outage (deliveries may have been missed). */
+  onReconnect(handler: () => void): void
   /** True when the transport is reachable (always for the local bus). */
   healthy(): Promise<boolean>
   close(): Promise<void>

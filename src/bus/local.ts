@@ -1,6 +1,6 @@
-import type { Bus, BusEvent, BusHandler } from './bus.ts'
+import type { Bus, BusEvent, BusHandler, Delivery } from './bus.ts'
 
-/** Single-process bus: events go straight to the subscribers. */
+/** Single-process bus: events go straight to the subscribers; every socket is local, so deliveries never travel. */
 export class LocalBus implements Bus {
   readonly remote = false
   private readonly handlers: BusHandler[] = []
@@ -12,6 +12,12 @@ export class LocalBus implements Bus {
   subscribe(handler: BusHandler): void {
     this.handlers.push(handler)
   }
+
+  async deliver(_vshard: number, _d: Delivery): Promise<void> {}
+  onDelivery(_handler: (d: Delivery) => void): void {}
+  joinShard(_vshard: number): void {}
+  leaveShard(_vshard: number): void {}
+  onReconnect(_handler: () => void): void {}
 
   async healthy(): Promise<boolean> {
     return true

@@ -1,6 +1,6 @@
 import type { RawSql } from '../db/client.ts'
 import type { Logger } from '../lib/log.ts'
-import type { BacklogCounter } from '../limits/backlog.ts'
+import type { Backlog } from '../limits/backlog.ts'
 
 /**
  * Moves envelopes from `stored` to `delivered` in batches: WS ack frames, legacy mark-on-write.
@@ -14,7 +14,7 @@ export class AckWriter {
 
   constructor(
     private readonly sql: RawSql,
-    private readonly backlog: BacklogCounter,
+    private readonly backlog: Backlog,
     private readonly log: Logger,
   ) {}
 

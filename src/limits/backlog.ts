@@ -3,13 +3,30 @@ import type { RawSql } from '../db/client.ts'
 /** Recipient backlog limits (contract §17): warn from 5,000 stored envelopes, refuse at 10,000. */
 export const BACKLOG = { warnAt: 5_000, capAt: 10_000 } as const
 
+/** Undelivered-envelope counts per recipient: in memory (one process) or in Redis (shared). */
+export interface Backlog {
+  /** Reserve one slot for an envelope about to be written; refused at the cap. `before` is the count before it. */
+  reserve(recipientId: string): Promise<{ ok: boolean; before: number }>
+  /** Envelopes that left `stored` (delivered, read, hidden) or were never written. Fire and forget. */
+  release(recipientId: string, n?: number): void
+  count(recipientId: string): Promise<number>
+  /** Reload this recipient's count from Postgres on next touch (after changes made behind the server's back). */
+  forget(recipientId: string): Promise<void>
+}
+
+/** The authoritative count: stored envelopes in Postgres. */
+export async function countStored(sql: RawSql, recipientId: string): Promise<number> {
+  const rows = await sql.query<{ n: string | number }>('SELECT count(*) AS n FROM envelopes WHERE recipient_id = $1 AND status = 0', [recipientId])
+  return Number(rows[0]?.n ?? 0)
+}
+
 /**
  * Undelivered (`stored`) envelope counts per recipient, kept in memory: loaded once per recipient
  * from Postgres on first touch, then moved by every transition the server makes — a send reserves
  * a slot before its insert, every stored→delivered/read transition releases one (the UPDATE's
  * RETURNING says how many). No count(*) per send.
  */
-export class BacklogCounter {
+export class BacklogCounter implements Backlog {
   private readonly counts = new Map<string, number>()
   private readonly loading = new Map<string, Promise<number>>()
 
@@ -20,10 +37,8 @@ export class BacklogCounter {
     if (known !== undefined) return known
     let p = this.loading.get(recipientId)
     if (!p) {
-      p = this.sql
-        .query<{ n: string | number }>('SELECT count(*) AS n FROM envelopes WHERE recipient_id = $1 AND status = 0', [recipientId])
-        .then((rows) => {
-          const n = Number(rows[0]?.n ?? 0)
+      p = countStored(this.sql, recipientId)
+        .then((n) => {
           // Transitions that raced with the load were applied to a missing entry; the count read
           // here already reflects every committed transition, so it wins.
           this.counts.set(recipientId, n)
@@ -59,7 +74,7 @@ export class BacklogCounter {
   }
 
   /** Forget a recipient's count so the next touch reloads it (after bulk changes elsewhere). */
-  forget(recipientId: string): void {
+  async forget(recipientId: string): Promise<void> {
     this.counts.delete(recipientId)
   }
 }

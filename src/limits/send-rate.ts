@@ -7,16 +7,21 @@ export interface TokenResult {
   retryAfterMs: number
 }
 
-/**
- * 1-second buckets aligned to wall-clock seconds, counted in memory. Exact within one process;
- * the shards issue routes each agent's sends to its owning worker (or a Redis script) so the
- * count stays exact across workers and processes.
- */
-export class SendRateLimiter {
+/** Per-sender 1-second buckets: in memory (one process) or in Redis (every worker and process). */
+export interface SendRate {
+  take(key: string, limit: number): Promise<TokenResult>
+}
+
+/** 1-second buckets aligned to wall-clock seconds, counted in memory: exact within one process. */
+export class SendRateLimiter implements SendRate {
   private second = 0
   private counts = new Map<string, number>()
 
-  take(key: string, limit: number, now = Date.now()): TokenResult {
+  async take(key: string, limit: number): Promise<TokenResult> {
+    return this.takeSync(key, limit)
+  }
+
+  takeSync(key: string, limit: number, now = Date.now()): TokenResult {
     const second = Math.floor(now / 1000)
     if (second !== this.second) {
       this.second = second

@@ -5,10 +5,11 @@ import { SocketRegistry } from './registry.ts'
 
 /** This worker's WebSocket side: the socket registry, the heartbeat and bus-driven closes. */
 export class Realtime {
-  readonly registry = new SocketRegistry()
+  readonly registry: SocketRegistry
   private readonly stopHeartbeat: () => void
 
   constructor(bus: Bus, heartbeatMs: number, pongTimeoutMs: number) {
+    this.registry = new SocketRegistry({ join: (vs) => bus.joinShard(vs), leave: (vs) => bus.leaveShard(vs) })
     this.stopHeartbeat = startHeartbeat(this.registry, heartbeatMs, pongTimeoutMs)
     bus.subscribe((e) => {
       if (e.type !== 'agent.close_sockets') return

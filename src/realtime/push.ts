@@ -1,5 +1,7 @@
-import type { Bus } from '../bus/bus.ts'
+import type { Bus, Delivery } from '../bus/bus.ts'
 import type { AckWriter } from '../delivery/ack-writer.ts'
+import type { AgentStore } from '../modules/agents/store.ts'
+import { vshardOf } from '../shard/vshard.ts'
 import { CLOSE } from './close-codes.ts'
 import type { AgentSocket, SocketRegistry } from './registry.ts'
 
@@ -22,28 +24,48 @@ export function sendFrame(ws: AgentSocket, frame: string): boolean {
 }
 
 /**
- * Pushes frames to agents' sockets: local sockets directly, and — when the bus reaches other
- * processes — once through the bus for sockets elsewhere. A frame is serialised once by the
- * caller and written as the same string to every socket.
+ * Pushes frames to agents' sockets, wherever they are connected: sockets of this worker directly,
+ * and — when the bus reaches other workers and processes — once per recipient virtual shard on
+ * the bus, where only workers holding sockets in that shard listen. The frame is serialised once
+ * by the caller and written as the same string to every socket.
  */
 export class Push {
   constructor(
     private readonly registry: SocketRegistry,
     private readonly bus: Bus,
     private readonly acks: AckWriter,
+    private readonly agents: AgentStore,
     private readonly origin: string,
   ) {
-    bus.subscribe((e) => {
-      if (e.type === 'deliver' && e.origin !== this.origin) this.local(e.recipients, e.frame, e.messageId)
+    bus.onDelivery((d) => {
+      if (d.origin !== this.origin) this.local(d.recipients, d.frame, d.messageId)
     })
   }
 
   toAgents(recipients: string[], frame: string, messageId?: string): void {
     this.local(recipients, frame, messageId)
-    if (this.bus.remote) void this.bus.publish({ type: 'deliver', origin: this.origin, recipients, frame, messageId }).catch(() => {})
+    if (this.bus.remote) void this.remote(recipients, frame, messageId)
   }
 
-  /** Sockets of this process only. Legacy (non-ack) sockets mark `message.new` delivered on write. */
+  private async remote(recipients: string[], frame: string, messageId?: string): Promise<void> {
+    const byShard = new Map<number, string[]>()
+    for (const id of recipients) {
+      const a = await this.agents.get(id)
+      if (!a) continue
+      const vs = vshardOf(a.handle)
+      const list = byShard.get(vs)
+      if (list) list.push(id)
+      else byShard.set(vs, [id])
+    }
+    for (const [vs, ids] of byShard) {
+      const d: Delivery = { origin: this.origin, recipients: ids, frame, messageId }
+      // A delivery lost to a Redis outage is not lost: the envelope stays stored and every
+      // socket is drained again when the bus reconnects.
+      await this.bus.deliver(vs, d).catch(() => {})
+    }
+  }
+
+  /** Sockets of this worker only. Legacy (non-ack) sockets mark `message.new` delivered on write. */
   local(recipients: string[], frame: string, messageId?: string): void {
     for (const r of recipients) {
       const sockets = this.registry.socketsOf(r)

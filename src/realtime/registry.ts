@@ -1,4 +1,5 @@
 import type { ServerWebSocket } from 'bun'
+import { vshardOf } from '../shard/vshard.ts'
 
 export interface SocketData {
   id: number
@@ -20,10 +21,15 @@ export interface SocketData {
 
 export type AgentSocket = ServerWebSocket<SocketData>
 
-/** The authenticated sockets of this worker, by agent. */
+/**
+ * The authenticated sockets of this worker, by agent. The first socket of an agent here joins
+ * the agent's virtual-shard delivery channel; the last one leaves it.
+ */
 export class SocketRegistry {
   private readonly byAgent = new Map<string, Set<AgentSocket>>()
   private nextId = 1
+
+  constructor(private readonly shards?: { join(vshard: number): void; leave(vshard: number): void }) {}
 
   newId(): number {
     return this.nextId++
@@ -34,7 +40,10 @@ export class SocketRegistry {
     const id = ws.data.agentId!
     let set = this.byAgent.get(id)
     const first = !set
-    if (!set) this.byAgent.set(id, (set = new Set()))
+    if (!set) {
+      this.byAgent.set(id, (set = new Set()))
+      this.shards?.join(vshardOf(ws.data.handle!))
+    }
     set.add(ws)
     return first
   }
@@ -47,6 +56,7 @@ export class SocketRegistry {
     if (!set || !set.delete(ws)) return false
     if (set.size === 0) {
       this.byAgent.delete(id)
+      this.shards?.leave(vshardOf(ws.data.handle!))
       return true
     }
     return false

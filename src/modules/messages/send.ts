@@ -74,7 +74,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   if (recipient.inboxMode === 'contacts_only' && !(await ctx.relations.hasContact(recipient.id, sender.id))) {
     throw fail('INBOX_RESTRICTED')
   }
-  const token = ctx.sendRate.take(sender.id, sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond)
+  const token = await ctx.sendRate.take(sender.id, sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond)
   if (!token.ok) throw rateLimited(token.retryAfterMs, 'Rate limit exceeded: 60 messages per second')
 
   const job: WriteJob = {

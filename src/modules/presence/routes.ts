@@ -35,7 +35,7 @@ export function presenceRoutes(ctx: AppContext) {
         const presences = []
         for (const raw of body.handles) {
           const a = await ctx.agents.getByHandle(normalizeHandle(raw))
-          if (a && isVisible(a)) presences.push(ctx.presence.view(a.id, a.handle))
+          if (a && isVisible(a)) presences.push(await ctx.presence.view(a.id, a.handle))
         }
         return { presences }
       },
@@ -52,7 +52,7 @@ export function presenceRoutes(ctx: AppContext) {
         const a = await ctx.agents.getByHandle(normalizeHandle(params.handle))
         // Presence is for contacts only; anything else looks exactly like an unknown agent.
         if (!a || !isVisible(a) || !(await ctx.relations.hasContact(me.id, a.id))) throw fail('NOT_FOUND', 'Agent not found')
-        return ctx.presence.view(a.id, a.handle)
+        return await ctx.presence.view(a.id, a.handle)
       },
       {
         params: t.Object({ handle: t.String() }),

@@ -1,17 +1,13 @@
+import type { Logger } from '../../lib/log.ts'
 import type { AgentStore } from '../agents/store.ts'
 import type { Relations } from '../contacts/relations.ts'
 import type { Push } from '../../realtime/push.ts'
 import type { SocketRegistry } from '../../realtime/registry.ts'
+import type { PresenceStore } from './store.ts'
 
 /** Presence rules (contract §9, §17). */
 export const PRESENCE = { ttlMs: 300_000, maxCustomMessage: 200 } as const
 export type PresenceStatus = 'online' | 'offline' | 'busy'
-
-interface Explicit {
-  status: PresenceStatus
-  customMessage: string | null
-  expiresAt: number
-}
 
 export interface PresenceView {
   handle: string
@@ -21,63 +17,68 @@ export interface PresenceView {
 }
 
 /**
- * Presence from open sockets: online while an agent has at least one authenticated socket, with
- * an explicit status (`PUT /v1/presence` or the WS frame) lasting 5 minutes. Changes go to the
- * agents that have the subject in their contact book as `presence.update`.
+ * Presence from open sockets: online while any worker holds an authenticated socket of the agent,
+ * with an explicit status (`PUT /v1/presence` or the WS frame) lasting 5 minutes. Changes go to
+ * the agents that have the subject in their contact book as `presence.update`. Presence is
+ * advisory: if its store (Redis) is unreachable the socket still works and presence reads fall
+ * back to this worker's view.
  */
 export class Presence {
-  private readonly explicit = new Map<string, Explicit>()
-  private readonly lastSeen = new Map<string, number>()
-
   constructor(
     private readonly registry: SocketRegistry,
     private readonly relations: Relations,
     private readonly agents: AgentStore,
     private readonly push: Push,
+    private readonly store: PresenceStore,
+    private readonly log: Logger,
   ) {}
 
-  private explicitOf(agentId: string): Explicit | undefined {
-    const e = this.explicit.get(agentId)
-    if (e && e.expiresAt <= Date.now()) {
-      this.explicit.delete(agentId)
-      return undefined
+  async view(agentId: string, handle: string): Promise<PresenceView> {
+    const local = this.registry.count(agentId)
+    try {
+      const [e, online, seen] = await Promise.all([this.store.explicit(agentId), this.store.online(agentId, local), this.store.lastSeen(agentId)])
+      const status: PresenceStatus = e ? e.status : online ? 'online' : 'offline'
+      const lastSeen = online ? Date.now() : seen
+      return { handle, status, custom_message: e?.customMessage ?? null, last_seen: lastSeen ? new Date(lastSeen).toISOString() : null }
+    } catch {
+      return { handle, status: local > 0 ? 'online' : 'offline', custom_message: null, last_seen: local > 0 ? new Date().toISOString() : null }
     }
-    return e
   }
 
-  view(agentId: string, handle: string): PresenceView {
-    const e = this.explicitOf(agentId)
-    const online = this.registry.count(agentId) > 0
-    const status: PresenceStatus = e ? e.status : online ? 'online' : 'offline'
-    const seen = online ? Date.now() : this.lastSeen.get(agentId)
-    return { handle, status, custom_message: e?.customMessage ?? null, last_seen: seen ? new Date(seen).toISOString() : null }
-  }
-
-  /** First socket of the agent opened. */
+  /** A socket of the agent authenticated on this worker (`first`: its first one here). */
   async connected(agentId: string, handle: string, first: boolean): Promise<void> {
-    this.lastSeen.set(agentId, Date.now())
-    if (first) await this.broadcast(agentId, handle)
+    await this.guard(async () => {
+      await this.store.touch(agentId)
+      if (first && (await this.store.connected(agentId))) await this.broadcast(agentId, handle)
+    })
   }
 
-  /** A socket closed; the last one takes the agent offline. */
+  /** A socket closed (`last`: no more here); the last one anywhere takes the agent offline. */
   async disconnected(agentId: string, handle: string, last: boolean): Promise<void> {
-    this.lastSeen.set(agentId, Date.now())
-    if (last) {
-      const e = this.explicitOf(agentId)
+    await this.guard(async () => {
+      await this.store.touch(agentId)
+      if (!last || !(await this.store.disconnected(agentId))) return
+      const e = await this.store.explicit(agentId)
       // An explicit "online" does not outlive the sockets; busy/offline keep their TTL.
-      if (e?.status === 'online') this.explicit.delete(agentId)
+      if (e?.status === 'online') await this.store.setExplicit(agentId, null)
       await this.broadcast(agentId, handle)
-    }
+    })
   }
 
   /** Heartbeat pong: refresh last_seen. */
   touch(agentId: string): void {
-    this.lastSeen.set(agentId, Date.now())
+    void this.store.touch(agentId).catch(() => {})
+  }
+
+  /** Keep this worker's claims alive (called from the heartbeat). */
+  refresh(): void {
+    const ids = [...new Set([...this.registry.all()].map((ws) => ws.data.agentId!))]
+    void this.store.refresh(ids).catch(() => {})
   }
 
   async set(agentId: string, handle: string, status: PresenceStatus, customMessage: string | null): Promise<PresenceView> {
-    this.explicit.set(agentId, { status, customMessage, expiresAt: Date.now() + PRESENCE.ttlMs })
-    this.lastSeen.set(agentId, Date.now())
+    await this.store.setExplicit(agentId, { status, customMessage, expiresAt: Date.now() + PRESENCE.ttlMs })
+    await this.store.touch(agentId)
     await this.broadcast(agentId, handle)
     return this.view(agentId, handle)
   }
@@ -85,13 +86,16 @@ export class Presence {
   async broadcast(agentId: string, handle: string): Promise<void> {
     const watchers = await this.relations.watchersOf(agentId)
     if (watchers.length === 0) return
-    const v = this.view(agentId, handle)
+    const v = await this.view(agentId, handle)
     const frame = JSON.stringify({ type: 'presence.update', payload: { handle, status: v.status, custom_message: v.custom_message } })
     this.push.toAgents(watchers, frame)
   }
 
-  async viewByHandle(handle: string): Promise<PresenceView | null> {
-    const a = await this.agents.getByHandle(handle)
-    return a ? this.view(a.id, a.handle) : null
+  private async guard(fn: () => Promise<void>) {
+    try {
+      await fn()
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'presence store unavailable')
+    }
   }
 }

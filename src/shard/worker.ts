@@ -1,0 +1,17 @@
+import { parentPort, workerData } from 'node:worker_threads'
+import { startServer } from '../boot.ts'
+import type { Config } from '../config.ts'
+
+/**
+ * One shard worker: the whole API (HTTP and WebSocket) on the shared port (SO_REUSEPORT lets the
+ * kernel spread connections over the workers). Migrations already ran in the main thread.
+ */
+const { config } = workerData as { config: Config; index: number }
+config.trustedProxies = new Set(config.trustedProxies as unknown as string[])
+const running = await startServer(config, { reusePort: true, migrate: false })
+parentPort?.postMessage({ type: 'ready', url: running.url })
+parentPort?.on('message', async (m: { type: string }) => {
+  if (m.type !== 'shutdown') return
+  await running.stop()
+  parentPort?.postMessage({ type: 'stopped' })
+})

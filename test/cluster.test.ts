@@ -1,0 +1,307 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import postgres from 'postgres'
+import Redis from 'ioredis'
+import { AgentChatClient } from 'agentchatme'
+import { backends, createTestDatabase, readCode, TEST_REDIS_URL, WsProbe } from './harness.ts'
+
+/**
+ * The network across worker threads and processes: real `bun src/main.ts` processes sharing one
+ * Postgres database and one Redis, with SHARDS=2 workers on one port or two processes on two
+ * ports. Every check goes through the public API.
+ */
+
+const ROOT = join(import.meta.dir, '..')
+const freePort = () => 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral range
+
+interface Proc {
+  url: string
+  proc: Subprocess
+}
+
+async function spawn(env: Record<string, string>): Promise<Proc> {
+  const port = freePort()
+  const proc = Bun.spawn(['bun', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATABASE_POOL: '5' },
+    stdout: 'ignore',
+    stderr: 'inherit',
+  })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${url}/`)).ok) return { url, proc }
+    } catch {}
+    await Bun.sleep(50)
+  }
+  proc.kill(9)
+  throw new Error('server did not start')
+}
+
+async function stop(p: Proc) {
+  p.proc.kill('SIGTERM')
+  await Promise.race([p.proc.exited, Bun.sleep(10_000).then(() => p.proc.kill(9))])
+}
+
+interface Agent {
+  handle: string
+  email: string
+  apiKey: string
+  via: (url: string) => AgentChatClient
+}
+
+let n = 0
+async function register(url: string, mailDir: string, prefix: string): Promise<Agent> {
+  const handle = `${prefix}-${Date.now().toString(36)}${(n++).toString(36)}`
+  const email = `${handle}@example.test`
+  const started = Date.now() - 5
+  const { pending_id } = await AgentChatClient.register({ baseUrl: url, email, handle })
+  const code = await readCode(mailDir, email, started)
+  const { apiKey } = await AgentChatClient.verify(pending_id, code, { baseUrl: url })
+  return { handle, email, apiKey, via: (u) => new AgentChatClient({ apiKey, baseUrl: u, retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 } as any }) }
+}
+
+async function send(url: string, from: Agent, to: Agent, id: string) {
+  const r = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${from.apiKey}` },
+    body: JSON.stringify({ to: to.handle, client_msg_id: id, content: { text: id } }),
+  })
+  return { status: r.status, body: (await r.json()) as any }
+}
+
+const hasRedis = (await backends()).includes('postgres+redis')
+
+describe.if(hasRedis).each([
+  ['two processes on two ports', 'processes'],
+  ['one process with SHARDS=2', 'shards'],
+] as const)('cluster: %s', (_name, mode) => {
+  let A: Proc
+  let B: Proc
+  let dataDir: string
+  let mailDir: string
+  let db: Awaited<ReturnType<typeof createTestDatabase>>
+  const redisDb = mode === 'processes' ? 13 : 12
+  const redisUrl = TEST_REDIS_URL.replace(/\/\d+$/, `/${redisDb}`)
+
+  beforeAll(async () => {
+    db = await createTestDatabase()
+    dataDir = mkdtempSync(join(tmpdir(), 'ac-cluster-'))
+    mailDir = join(dataDir, 'mail')
+    const r = new Redis(redisUrl)
+    await r.flushdb()
+    r.disconnect()
+    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: mode === 'shards' ? '2' : '1' }
+    A = await spawn(env)
+    B = mode === 'processes' ? await spawn(env) : A
+  })
+  afterAll(async () => {
+    await stop(A)
+    if (B !== A) await stop(B)
+    await db.drop()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  async function pair() {
+    const a = await register(A.url, mailDir, 'ca')
+    const b = await register(B.url, mailDir, 'cb')
+    expect((await send(A.url, a, b, 'hello')).status).toBe(201)
+    expect((await send(B.url, b, a, 'hello back')).status).toBe(201)
+    return { a, b }
+  }
+
+  test('a message accepted on one side reaches every socket of the recipient, wherever connected', async () => {
+    const { a, b } = await pair()
+    // Several sockets: with SHARDS=2 the kernel spreads them over both workers.
+    const sockets = await Promise.all([B, B, B, A].map((p) => new WsProbe(p.url).hello(b.apiKey)))
+    await Bun.sleep(200)
+    const m = await send(A.url, a, b, 'across')
+    expect(m.status).toBe(201)
+    for (const ws of sockets) {
+      await ws.until(() => ws.ofType('message.new').some((f) => f.payload.id === m.body.id), 'the frame on every socket')
+      expect(ws.ofType('message.new').filter((f) => f.payload.id === m.body.id).length).toBe(1)
+    }
+    for (const ws of sockets) ws.close()
+  })
+
+  test('one agent\'s sends spread over both sides: at most 60 accepted per second', async () => {
+    const { a, b } = await pair()
+    await Bun.sleep(1000 - (Date.now() % 1000) + 20)
+    const rs = await Promise.all(Array.from({ length: 100 }, (_, i) => send(i % 2 ? A.url : B.url, a, b, `r${i}`)))
+    const perSecond = new Map<number, number>()
+    for (const r of rs.filter((x) => x.status === 201)) {
+      const s = Math.floor(Date.parse(r.body.created_at) / 1000)
+      perSecond.set(s, (perSecond.get(s) ?? 0) + 1)
+    }
+    for (const count of perSecond.values()) expect(count).toBeLessThanOrEqual(60)
+    const refused = rs.filter((x) => x.status === 429)
+    expect(refused.length).toBeGreaterThanOrEqual(100 - 60 * perSecond.size)
+    for (const r of refused) expect(r.body.code).toBe('RATE_LIMITED')
+  })
+
+  test('the 10,000 backlog cap holds when both sides fill one inbox concurrently', async () => {
+    const { a, b } = await pair()
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    const [{ ida }] = await sql`select id as ida from agents where handle = ${a.handle}`
+    const [{ idb }] = await sql`select id as idb from agents where handle = ${b.handle}`
+    const [{ conv }] = await sql`select conversation_id as conv from envelopes where recipient_id = ${idb} limit 1`
+    // b has 1 stored envelope (a's first message); add 9,989 more: 9,990 stored.
+    await sql`
+      with m as (
+        insert into messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata)
+        select 'msg_cl' || ${mode} || g, ${conv}, 100000 + g, ${ida}, 'cl-' || g, 'text', '{"text":"x"}', '{}'
+        from generate_series(1, 9989) g returning id, seq)
+      insert into envelopes (recipient_id, message_id, conversation_id, seq, sender_id)
+      select ${idb}, m.id, ${conv}, m.seq, ${ida} from m`
+    await sql`update conversations set last_seq = 200000 where id = ${conv}`
+    await sql.end()
+    // The shared Redis count was loaded before the seeding: drop it so it reloads from Postgres.
+    const r = new Redis(redisUrl)
+    await r.del(`bl:{${idb}}`)
+    r.disconnect()
+    const senders = [a, await register(A.url, mailDir, 'cc'), await register(B.url, mailDir, 'cd')]
+    // The extra senders need a conversation with b: b writes to them first, they answer.
+    for (const s of senders.slice(1)) {
+      expect((await send(B.url, b, s, `open-${s.handle}`)).status).toBe(201)
+    }
+    // b's own sends are not to b: the backlog is still 9,990.
+    const rs = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => send(i % 2 ? A.url : B.url, senders[i % 3]!, b, `fill-${i}`)),
+    )
+    const ok = rs.filter((x) => x.status === 201).length
+    const full = rs.filter((x) => x.status === 429 && x.body.code === 'RECIPIENT_BACKLOGGED')
+    expect(ok).toBe(10)
+    expect(full.length).toBe(20)
+    expect(full[0]!.body.details).toEqual({ recipient_handle: b.handle, undelivered_count: 10000 })
+  })
+
+  test('presence is the same from either side', async () => {
+    const { a, b } = await pair()
+    const watcher = await new WsProbe(A.url).hello(a.apiKey)
+    const bws = await new WsProbe(B.url).hello(b.apiKey)
+    await watcher.until(() => watcher.ofType('presence.update').some((f) => f.payload.handle === b.handle && f.payload.status === 'online'), 'online')
+    expect((await a.via(A.url).getPresence(b.handle)).status).toBe('online')
+    expect((await a.via(B.url).getPresence(b.handle)).status).toBe('online')
+    bws.close()
+    await watcher.until(() => watcher.ofType('presence.update').some((f) => f.payload.handle === b.handle && f.payload.status === 'offline'), 'offline')
+    expect((await a.via(B.url).getPresence(b.handle)).status).toBe('offline')
+    watcher.close()
+  })
+
+  test('a key rotated on one side closes the socket on the other', async () => {
+    const b = await register(A.url, mailDir, 'rot')
+    const ws = await new WsProbe(B.url).hello(b.apiKey)
+    const client = b.via(A.url)
+    // The registration code was sent moments ago: the per-email cooldown applies, so wait it out
+    // by clearing the send log (the cooldown itself is tested elsewhere).
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    await sql`delete from otp_sends where email = ${b.email}`
+    await sql.end()
+    const started = Date.now() - 5
+    const { pending_id } = await client.rotateKey(b.handle)
+    const code = await readCode(mailDir, b.email, started)
+    await client.rotateKeyVerify(b.handle, pending_id, code)
+    expect(await ws.closedWith()).toEqual({ code: 1008, reason: 'API key rotated' })
+  })
+})
+
+describe.if(hasRedis)('Redis outage', () => {
+  let redis: Subprocess
+  const port = freePort()
+  const startRedis = async () => {
+    redis = Bun.spawn(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdout: 'ignore', stderr: 'ignore' })
+    for (let i = 0; i < 100; i++) {
+      const r = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+      r.on('error', () => {})
+      try {
+        await r.connect()
+        await r.ping()
+        r.disconnect()
+        return
+      } catch {
+        r.disconnect()
+        await Bun.sleep(50)
+      }
+    }
+    throw new Error('redis-server did not start')
+  }
+
+  beforeAll(startRedis)
+  afterAll(() => {
+    redis?.kill(9)
+  })
+
+  test('Redis stops mid-traffic and comes back: no 201 lost, health degrades and recovers, delivery resumes', async () => {
+    const db = await createTestDatabase()
+    const dataDir = mkdtempSync(join(tmpdir(), 'ac-outage-'))
+    const mailDir = join(dataDir, 'mail')
+    const env = { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${port}`, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: '1' }
+    const A = await spawn(env)
+    const B = await spawn(env)
+    try {
+      const a = await register(A.url, mailDir, 'oa')
+      const b = await register(B.url, mailDir, 'ob')
+      expect((await send(A.url, a, b, 'hi')).status).toBe(201)
+      expect((await send(B.url, b, a, 'hi back')).status).toBe(201)
+      const ws = await new WsProbe(B.url).hello(b.apiKey, []) // legacy mode: written frames count as delivered
+
+      const acknowledged: string[] = []
+      let i = 0
+      const burst = async (count: number) => {
+        for (let k = 0; k < count; k++) {
+          const r = await send(A.url, a, b, `o${i++}`)
+          if (r.status === 201) acknowledged.push(r.body.id)
+          else expect(r.status).toBe(429)
+          await Bun.sleep(25)
+        }
+      }
+      await burst(10)
+      redis.kill(9)
+      await redis.exited
+      await Bun.sleep(300)
+      await burst(15) // Redis is gone: sends still commit
+      const health = await fetch(`${A.url}/v1/health`)
+      expect(health.status).toBe(503)
+      expect(((await health.json()) as any).status).toBe('degraded')
+      await startRedis()
+      // The bus reconnects and every socket is drained again; health recovers.
+      for (let t = 0; t < 100 && (await fetch(`${A.url}/v1/health`)).status !== 200; t++) await Bun.sleep(100)
+      expect((await fetch(`${A.url}/v1/health`)).status).toBe(200)
+      await burst(10)
+      expect(acknowledged.length).toBeGreaterThanOrEqual(30)
+
+      const seen = () => new Set(ws.ofType('message.new').map((f) => f.payload.id))
+      await ws.until(() => acknowledged.every((id) => seen().has(id)), 'every acknowledged message on the socket', 15_000)
+      const history = await b.via(A.url).getMessages((await b.via(B.url).listConversations())[0]!.id, { limit: 200 })
+      const stored = new Set(history.map((m) => m.id))
+      expect(acknowledged.filter((id) => !stored.has(id))).toEqual([])
+      ws.close()
+    } finally {
+      await stop(A)
+      await stop(B)
+      await db.drop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
+describe('graceful shutdown', () => {
+  test('SIGTERM closes sockets 1001 "Server shutting down" and exits 0', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ac-term-'))
+    const mailDir = join(dataDir, 'mail')
+    const A = await spawn({ DATA_DIR: dataDir, MAIL_DIR: mailDir })
+    try {
+      const a = await register(A.url, mailDir, 'term')
+      const ws = await new WsProbe(A.url).hello(a.apiKey)
+      A.proc.kill('SIGTERM')
+      expect(await ws.closedWith()).toEqual({ code: 1001, reason: 'Server shutting down' })
+      expect(await A.proc.exited).toBe(0)
+    } finally {
+      A.proc.kill(9)
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 30_000)
+})
