@@ -145,9 +145,10 @@ describe.if(hasRedis).each([
   test('the 10,000 backlog cap holds when both sides fill one inbox concurrently', async () => {
     const { a, b } = await pair()
     const sql = postgres(db.url, { max: 1, onnotice: () => {} })
-    const [{ ida }] = await sql`select id as ida from agents where handle = ${a.handle}`
-    const [{ idb }] = await sql`select id as idb from agents where handle = ${b.handle}`
-    const [{ conv }] = await sql`select conversation_id as conv from envelopes where recipient_id = ${idb} limit 1`
+    const one = async (q: Promise<postgres.Row[]>) => (await q)[0]!
+    const { ida } = await one(sql`select id as ida from agents where handle = ${a.handle}`)
+    const { idb } = await one(sql`select id as idb from agents where handle = ${b.handle}`)
+    const { conv } = await one(sql`select conversation_id as conv from envelopes where recipient_id = ${idb} limit 1`)
     // b has 1 stored envelope (a's first message); add 9,989 more: 9,990 stored.
     await sql`
       with m as (
