@@ -8,6 +8,8 @@
  * the server's RSS, and writes everything to bench/results/<name>-<timestamp>.json.
  *
  *   bun run bench [--rates 2000,4000,...] [--seconds 5] [--pairs 500] [--name direct]
+ *   bun run bench --shards 2 [--processes 2]     worker threads per process / processes (with Redis)
+ *   bun run bench --compare                      1 worker, 2 workers and 2 processes, side by side
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -16,12 +18,25 @@ import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import { seedAgents, seedPairs, type SeededPair } from '../load/seed-lib.ts'
 
+// --name value pairs; a flag followed by another flag (or nothing) is a bare switch.
 const args = new Map<string, string>()
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '')
+for (let i = 2; i < process.argv.length; i++) {
+  const key = process.argv[i]!.replace(/^--/, '')
+  const next = process.argv[i + 1]
+  if (next === undefined || next.startsWith('--')) args.set(key, '')
+  else {
+    args.set(key, next)
+    i++
+  }
+}
 const RATES = (args.get('rates') ?? '1000,2500,5000,7500,10000,12500,15000').split(',').map(Number)
 const SECONDS = Number(args.get('seconds') ?? 5)
 const PAIRS = Number(args.get('pairs') ?? 500)
 const NAME = args.get('name') ?? 'direct'
+const SHARDS = Number(args.get('shards') ?? 1)
+const PROCESSES = Number(args.get('processes') ?? 1)
+const COMPARE = args.has('compare')
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/11'
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const MAX_IN_FLIGHT = 4000
 /** --no-ack 1: receivers do not ack (diagnostic: isolates the cost of delivery-state updates). */
@@ -39,12 +54,12 @@ async function rssOf(pid: number): Promise<number> {
   }
 }
 
-async function startServer(databaseUrl: string, port: number): Promise<Subprocess> {
+async function startServer(databaseUrl: string, port: number, extra: Record<string, string>): Promise<Subprocess> {
   // BENCH_SERVER_FLAGS passes Bun flags to the server, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean)
   const proc = Bun.spawn(['bun', ...flags, 'src/main.ts'], {
     cwd: join(import.meta.dir, '..'),
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATABASE_POOL: '20', DATA_DIR: '/tmp/ac-bench-data' },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATABASE_POOL: '20', DATA_DIR: '/tmp/ac-bench-data', ...extra },
     stdout: 'inherit',
     stderr: 'inherit',
   })
@@ -72,7 +87,14 @@ interface Level {
   server_rss_mb: number
 }
 
-async function main() {
+interface Setup {
+  label: string
+  shards: number
+  processes: number
+  redis: boolean
+}
+
+async function main(setup: Setup): Promise<{ levels: Level[]; sustained: number }> {
   const dbName = `ac_bench_${Date.now().toString(36)}`
   const admin = postgres(ADMIN, { max: 1, onnotice: () => {} })
   await admin.unsafe(`CREATE DATABASE ${dbName}`)
@@ -84,9 +106,22 @@ async function main() {
     await d.unsafe('SELECT pg_stat_statements_reset()')
     await d.end()
   }
-  const port = 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral range
-  const base = `http://127.0.0.1:${port}`
-  const server = await startServer(databaseUrl, port)
+  if (setup.redis) {
+    const { default: Redis } = await import('ioredis')
+    const r = new Redis(REDIS_URL)
+    await r.flushdb()
+    r.disconnect()
+  }
+  const extra: Record<string, string> = { SHARDS: String(setup.shards), ...(setup.redis ? { REDIS_URL } : {}) }
+  const servers: Subprocess[] = []
+  const bases: string[] = []
+  for (let i = 0; i < setup.processes; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral range
+    servers.push(await startServer(databaseUrl, port, extra))
+    bases.push(`http://127.0.0.1:${port}`)
+  }
+  const server = servers[0]!
+  const base = bases[0]!
   let pairs: SeededPair[] = []
   const sockets: WebSocket[] = []
   try {
@@ -101,7 +136,8 @@ async function main() {
       pairs.map(
         (p) =>
           new Promise<void>((resolve, reject) => {
-            const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/ws`)
+            // Receivers spread over the processes; senders below alternate, so most messages cross.
+            const ws = new WebSocket(`${bases[sockets.length % bases.length]!.replace('http', 'ws')}/v1/ws`)
             sockets.push(ws)
             ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', api_key: p.b.apiKey, capabilities: ['ack'] }))
             ws.onerror = () => reject(new Error('ws error'))
@@ -138,7 +174,7 @@ async function main() {
         const t0 = performance.now()
         if (measure) sentAt.set(id, t0)
         inFlight++
-        fetch(`${base}/v1/messages`, {
+        fetch(`${bases[seq % bases.length]}/v1/messages`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${p.a.apiKey}` },
           body: JSON.stringify({ to: p.b.handle, client_msg_id: id, content: { text: 'benchmark message' } }),
@@ -162,7 +198,9 @@ async function main() {
         const started = performance.now()
         let issued = 0
         let pi = 0
-        const rssTimer = measure ? setInterval(async () => rssSamples.push(await rssOf(server.pid)), 500) : undefined
+        const rssTimer = measure
+          ? setInterval(async () => rssSamples.push((await Promise.all(servers.map((p) => rssOf(p.pid)))).reduce((x, y) => x + y, 0)), 500)
+          : undefined
         while (performance.now() - started < seconds * 1000) {
           const due = Math.floor(((performance.now() - started) / 1000) * rate) - issued
           for (let i = 0; i < due; i++) {
@@ -206,23 +244,9 @@ async function main() {
     }
 
     const best = levels.reduce((m, l) => (l.accepted_per_s > m.accepted_per_s && l.errors === 0 ? l : m), levels[0]!)
-    const result = {
-      name: NAME,
-      at: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1073741824), bun: Bun.version },
-      setup: { pairs: pairs.length, seconds_per_level: SECONDS, server: '1 process, 1 thread, Postgres (default durability: synchronous_commit on)' },
-      levels,
-      sustained_accepted_per_s: best.accepted_per_s,
-    }
-    mkdirSync(join(import.meta.dir, 'results'), { recursive: true })
-    const file = join(import.meta.dir, 'results', `${NAME}-${result.at.replace(/[:.]/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify(result, null, 2))
-    console.log('\n| offered/s | accepted/s | send p50 | p95 | p99 | delivery p50 | p99 | errors | 429 | RSS MB |')
-    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-    for (const l of levels) {
-      console.log(`| ${l.target_rate} | ${l.accepted_per_s} | ${l.send_p50_ms} | ${l.send_p95_ms} | ${l.send_p99_ms} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${l.rejected_429} | ${l.server_rss_mb} |`)
-    }
-    console.log(`\nwrote ${file}`)
+    console.log(`\n${setup.label}`)
+    printLevels(levels)
+    return { levels, sustained: best.accepted_per_s }
   } finally {
     if (process.env.BENCH_PG_STATS) {
       const d = postgres(databaseUrl, { max: 1, onnotice: () => {} })
@@ -231,13 +255,61 @@ async function main() {
       await d.end()
     }
     for (const ws of sockets) ws.close()
-    server.kill('SIGTERM')
-    await server.exited
+    for (const p of servers) p.kill('SIGTERM')
+    await Promise.all(servers.map((p) => p.exited))
     const a = postgres(ADMIN, { max: 1, onnotice: () => {} })
     await a.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
     await a.end()
   }
 }
 
-await main()
+function printLevels(levels: Level[]) {
+  console.log('\n| offered/s | accepted/s | send p50 | p95 | p99 | delivery p50 | p99 | errors | 429 | RSS MB |')
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const l of levels) {
+    console.log(`| ${l.target_rate} | ${l.accepted_per_s} | ${l.send_p50_ms} | ${l.send_p95_ms} | ${l.send_p99_ms} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${l.rejected_429} | ${l.server_rss_mb} |`)
+  }
+}
+
+const setups: Setup[] = COMPARE
+  ? [
+      { label: '1 worker (Postgres, in-process bus)', shards: 1, processes: 1, redis: false },
+      { label: '1 worker + Redis', shards: 1, processes: 1, redis: true },
+      { label: '2 workers (SHARDS=2) + Redis', shards: 2, processes: 1, redis: true },
+      { label: '2 processes + Redis', shards: 1, processes: 2, redis: true },
+    ]
+  : [
+      {
+        label: `${PROCESSES} process(es) × ${SHARDS} worker(s)${SHARDS > 1 || PROCESSES > 1 ? ' + Redis' : ''}`,
+        shards: SHARDS,
+        processes: PROCESSES,
+        redis: SHARDS > 1 || PROCESSES > 1 || Boolean(process.env.BENCH_WITH_REDIS),
+      },
+    ]
+
+const runs = []
+for (const setup of setups) {
+  const { levels, sustained } = await main(setup)
+  runs.push({ setup, levels, sustained_accepted_per_s: sustained })
+  await Bun.sleep(2000)
+}
+const result = {
+  name: NAME,
+  at: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1073741824), bun: Bun.version },
+  config: { pairs: PAIRS, seconds_per_level: SECONDS, durability: 'Postgres default (synchronous_commit on); 201 after commit' },
+  runs,
+}
+mkdirSync(join(import.meta.dir, 'results'), { recursive: true })
+const file = join(import.meta.dir, 'results', `${NAME}${COMPARE ? '-compare' : ''}-${result.at.replace(/[:.]/g, '-')}.json`)
+writeFileSync(file, JSON.stringify(result, null, 2))
+if (runs.length > 1) {
+  console.log('\n| setup | sustained accepted/s | at that rate: send p50 / p99 ms | delivery p50 / p99 ms | RSS MB |')
+  console.log('| --- | ---: | ---: | ---: | ---: |')
+  for (const r of runs) {
+    const l = r.levels.find((x) => x.accepted_per_s === r.sustained_accepted_per_s) ?? r.levels[0]!
+    console.log(`| ${r.setup.label} | ${r.sustained_accepted_per_s} | ${l.send_p50_ms} / ${l.send_p99_ms} | ${l.delivery_p50_ms} / ${l.delivery_p99_ms} | ${l.server_rss_mb} |`)
+  }
+}
+console.log(`\nwrote ${file}`)
 process.exit(0)

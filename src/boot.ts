@@ -118,6 +118,9 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       clearInterval(presenceTimer)
       ctx.realtime.shutdown()
       await server.stop(false)
+      // Socket close handlers mark agents offline (and tell their contacts) before Redis goes.
+      await Bun.sleep(20)
+      await ctx.presence.settled()
       await ctx.writer.flushed()
       await ctx.acks.drain()
       server.stop(true)

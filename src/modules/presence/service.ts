@@ -91,11 +91,19 @@ export class Presence {
     this.push.toAgents(watchers, frame)
   }
 
+  private readonly pending = new Set<Promise<void>>()
+
+  /** Resolves when every connect/disconnect update started so far has finished (shutdown). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending])
+  }
+
   private async guard(fn: () => Promise<void>) {
-    try {
-      await fn()
-    } catch (err) {
+    const p = fn().catch((err) => {
       this.log.warn({ err: (err as Error).message }, 'presence store unavailable')
-    }
+    })
+    this.pending.add(p)
+    await p
+    this.pending.delete(p)
   }
 }
