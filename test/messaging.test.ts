@@ -401,13 +401,20 @@ describe.each(await backends())('messaging on %s', (backend) => {
     test('mute writes are limited to 10 per second', async () => {
       const { a, b } = await establishedPair(s)
       await Bun.sleep(1000 - (Date.now() % 1000) + 20)
+      const startSecond = Math.floor(Date.now() / 1000)
       const rs = await Promise.all(
         Array.from({ length: 14 }, () => api(s, 'POST', '/v1/mutes', { key: b.apiKey, body: { target_kind: 'agent', target_handle: a.handle } })),
       )
-      expect(rs.filter((r) => r.status === 201).length).toBe(10)
-      const limited = rs.find((r) => r.status === 429)!
-      expect(limited.json.code).toBe('RATE_LIMITED')
-      expect(limited.headers.get('retry-after')).toBe('1')
+      // A slow machine may carry the burst over a second boundary: 10 per 1-second window.
+      const windows = Math.floor(Date.now() / 1000) - startSecond + 1
+      const accepted = rs.filter((r) => r.status === 201).length
+      expect(accepted).toBeLessThanOrEqual(10 * windows)
+      if (windows === 1) expect(accepted).toBe(10)
+      for (const limited of rs.filter((r) => r.status === 429)) {
+        expect(limited.json.code).toBe('RATE_LIMITED')
+        expect(limited.headers.get('retry-after')).toBe('1')
+      }
+      expect(rs.filter((r) => r.status !== 201 && r.status !== 429)).toEqual([])
     })
   })
 
