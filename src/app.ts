@@ -11,6 +11,7 @@ import { conversationRoutes } from './modules/conversations/routes.ts'
 import { messageRoutes } from './modules/messages/routes.ts'
 import { muteRoutes } from './modules/mutes/routes.ts'
 import { presenceRoutes } from './modules/presence/routes.ts'
+import { groupRoutes } from './modules/groups/routes.ts'
 import { syncRoutes } from './modules/sync/routes.ts'
 import { registrationRoutes } from './modules/registration/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
@@ -72,6 +73,7 @@ export function buildApp(ctx: AppContext) {
     .use(conversationRoutes(ctx))
     .use(muteRoutes(ctx))
     .use(presenceRoutes(ctx))
+    .use(groupRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl)), { detail: { hide: true } })
   self = app
   return app

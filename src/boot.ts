@@ -23,6 +23,7 @@ import { RedisBacklog, RedisSendRate } from './limits/redis-limits.ts'
 import { Relations } from './modules/contacts/relations.ts'
 import { DirectConversations } from './modules/conversations/direct-cache.ts'
 import { Conversations } from './modules/conversations/service.ts'
+import { GroupStore } from './modules/groups/store.ts'
 import { MessageWriter } from './modules/messages/writer.ts'
 import { MuteCache } from './modules/mutes/cache.ts'
 import { Presence } from './modules/presence/service.ts'
@@ -60,6 +61,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
   const push = new Push(realtime.registry, bus, acks, agents, origin)
   const relations = new Relations(database.raw, bus)
+  const groups = new GroupStore(database.raw, bus)
   return {
     config,
     log,
@@ -75,7 +77,8 @@ export async function createContext(config: Config, migrate = true): Promise<App
     idempotency: redis ? new RedisIdempotencyStore(redis) : new DbIdempotencyStore(database.db),
     relations,
     directs: new DirectConversations(database.raw, bus),
-    conversations: new Conversations(database.raw),
+    conversations: new Conversations(database.raw, groups, agents),
+    groups,
     mutes: new MuteCache(database.raw, bus),
     sendRate: limitsRedis ? new RedisSendRate(limitsRedis, log) : new SendRateLimiter(),
     limitsRedis,

@@ -14,6 +14,7 @@ import type { Relations } from './modules/contacts/relations.ts'
 import type { DirectConversations } from './modules/conversations/direct-cache.ts'
 import type { Conversations } from './modules/conversations/service.ts'
 import type { Enforcement } from './modules/enforcement/service.ts'
+import type { GroupStore } from './modules/groups/store.ts'
 import type { MessageWriter } from './modules/messages/writer.ts'
 import type { MuteCache } from './modules/mutes/cache.ts'
 import type { Presence } from './modules/presence/service.ts'
@@ -40,6 +41,7 @@ export interface AppContext {
   relations: Relations
   directs: DirectConversations
   conversations: Conversations
+  groups: GroupStore
   mutes: MuteCache
   sendRate: SendRate
   backlog: Backlog

@@ -155,6 +155,13 @@ export const conversations = pgTable(
     lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
     lastMessageAt: ts('last_message_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
+    // Groups only.
+    name: text('name'),
+    description: text('description'),
+    avatarUrl: text('avatar_url'),
+    createdBy: text('created_by'),
+    deletedAt: ts('deleted_at'),
+    deletedBy: text('deleted_by'),
   },
   (t) => [
     uniqueIndex('conversations_direct_pair_uq').on(t.agentA, t.agentB).where(sql`type = 'direct'`),
@@ -248,4 +255,17 @@ export const mutes = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.muterAgentId, t.targetKind, t.targetId] })],
+)
+
+/** Pending group invites (consent-gated adds, contract §10.3); accepted or rejected invites are removed. */
+export const groupInvites = pgTable(
+  'group_invites',
+  {
+    id: text('id').primaryKey(),
+    groupId: text('group_id').notNull(),
+    inviteeId: text('invitee_id').notNull(),
+    inviterId: text('inviter_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('group_invites_pair_uq').on(t.groupId, t.inviteeId), index('group_invites_invitee_idx').on(t.inviteeId, t.createdAt)],
 )

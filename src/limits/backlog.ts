@@ -7,6 +7,8 @@ export const BACKLOG = { warnAt: 5_000, capAt: 10_000 } as const
 export interface Backlog {
   /** Reserve one slot for an envelope about to be written; refused at the cap. `before` is the count before it. */
   reserve(recipientId: string): Promise<{ ok: boolean; before: number }>
+  /** `reserve` for many recipients at once (group fan-out): one round trip with Redis. */
+  reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>>
   /** Envelopes that left `stored` (delivered, read, hidden) or were never written. Fire and forget. */
   release(recipientId: string, n?: number): void
   count(recipientId: string): Promise<number>
@@ -61,6 +63,12 @@ export class BacklogCounter implements Backlog {
     if (n >= BACKLOG.capAt) return { ok: false, before: n }
     this.counts.set(recipientId, n + 1)
     return { ok: true, before: n }
+  }
+
+  async reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>> {
+    const out = new Map<string, { ok: boolean; before: number }>()
+    for (const id of recipientIds) out.set(id, await this.reserve(id))
+    return out
   }
 
   /** Envelopes left `stored` (delivered, read, hidden) or never written (a failed insert). */

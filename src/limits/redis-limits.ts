@@ -97,6 +97,27 @@ export class RedisBacklog implements Backlog {
     }
   }
 
+  async reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>> {
+    const out = new Map<string, { ok: boolean; before: number }>()
+    try {
+      const p = this.redis.pipeline()
+      for (const id of recipientIds) p.eval(RESERVE_LUA, 1, this.key(id), BACKLOG.capAt, BACKLOG_TTL_MS)
+      const res = (await p.exec()) ?? []
+      for (let i = 0; i < recipientIds.length; i++) {
+        const [err, value] = res[i] ?? [new Error('missing reply'), null]
+        if (err) throw err
+        const [state, n] = value as [number, number]
+        if (state === -1) out.set(recipientIds[i]!, await this.reserve(recipientIds[i]!))
+        else out.set(recipientIds[i]!, { ok: state === 1, before: n })
+      }
+      return out
+    } catch (err) {
+      if (!this.isRedisError(err)) throw err
+      for (const id of recipientIds) if (!out.has(id)) out.set(id, await this.reserve(id))
+      return out
+    }
+  }
+
   release(recipientId: string, n = 1): void {
     this.local.release(recipientId, n)
     this.redis.eval(RELEASE_LUA, 1, this.key(recipientId), n, BACKLOG_TTL_MS).catch(() => {

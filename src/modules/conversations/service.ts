@@ -1,15 +1,21 @@
 import type { RawSql } from '../../db/client.ts'
+import type { AgentStore } from '../agents/store.ts'
+import type { GroupStore } from '../groups/store.ts'
 import { DIRECT, type ConversationFacts } from '../messages/shape.ts'
+import { ApiError } from '../../http/errors.ts'
 
-/**
- * Conversation-level facts the message paths need, whatever the conversation's type. Groups add
- * their name and size here (and the deleted-group gate) when that module is present.
- */
+/** Conversation-level facts the message paths need, whatever the conversation's type. */
 export class Conversations {
-  constructor(private readonly sql: RawSql) {}
+  constructor(
+    private readonly sql: RawSql,
+    private readonly groups: GroupStore,
+    private readonly agents: AgentStore,
+  ) {}
 
-  async facts(_conversationId: string): Promise<ConversationFacts> {
-    return DIRECT
+  async facts(conversationId: string): Promise<ConversationFacts> {
+    if (!conversationId.startsWith('grp_')) return DIRECT
+    const g = await this.groups.get(conversationId)
+    return { type: 'group', groupName: g?.name ?? null, memberCount: g ? g.members.length : null }
   }
 
   /** The other active participants, or null when `me` is not an active participant. */
@@ -22,6 +28,18 @@ export class Conversations {
     return rows.filter((r) => r.agent_id !== me).map((r) => r.agent_id)
   }
 
-  /** Former members of a deleted group get 410 here; nothing to check for direct conversations. */
-  async gate(_conversationId: string, _agentId: string): Promise<void> {}
+  /** Former members of a deleted group get 410 GROUP_DELETED with its details; anyone else passes. */
+  async gate(conversationId: string, agentId: string): Promise<void> {
+    if (!conversationId.startsWith('grp_')) return
+    const g = await this.groups.get(conversationId)
+    if (!g?.deletedAt) return
+    const was = await this.sql.query('SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND agent_id = $2', [conversationId, agentId])
+    if (was.length === 0) return
+    const by = g.deletedBy ? await this.agents.get(g.deletedBy) : null
+    throw new ApiError('GROUP_DELETED', 'Group has been deleted', {
+      group_id: g.id,
+      deleted_by_handle: by?.handle ?? null,
+      deleted_at: g.deletedAt.toISOString(),
+    })
+  }
 }

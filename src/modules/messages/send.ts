@@ -9,6 +9,7 @@ import { isVisible, type AgentRecord } from '../agents/record.ts'
 import { pairOf, type DirectConversation } from '../conversations/direct-cache.ts'
 import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, type MessageRow, type PublicMessage } from './shape.ts'
 import { writeBatch, type WriteJob, type WriteResult } from './writer.ts'
+import { sendToGroup } from '../groups/service.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -55,8 +56,7 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody)
   if (hasConv) {
     const id = body.conversation_id!
     if (id.startsWith('conv_')) throw fail('VALIDATION_ERROR', 'Use `to` to send to a direct conversation')
-    // Group sends (contract §10.6) belong to the groups module; without it no group exists.
-    throw fail('GROUP_NOT_FOUND')
+    return sendToGroup(ctx, sender, body, content)
   }
   return sendDirect(ctx, sender, body, content)
 }

@@ -117,7 +117,7 @@ const dedupKey = (j: { conversationId: string; senderId: string; clientMsgId: st
 const WRITE_SQL = `
 WITH j AS (
   SELECT * FROM json_to_recordset($1::json)
-    AS x(ord int, id text, c text, snd text, cm text, ty text, ct jsonb, md jsonb, at timestamptz, rs json)
+    AS x(ord int, id text, c text, snd text, cm text, ty text, ct jsonb, md jsonb, at timestamptz, rs json, g bool)
 ),
 dup AS (
   -- LATERAL: one unique-index probe per row, never a scan of messages whatever the planner guesses.
@@ -145,6 +145,11 @@ ins AS (
 env AS (
   INSERT INTO envelopes (recipient_id, message_id, conversation_id, seq, sender_id, created_at)
   SELECT r.value, n.id, n.c, n.seq, n.snd, n.at FROM numbered n CROSS JOIN LATERAL json_array_elements_text(n.rs) AS r(value)
+  -- Groups: only members still active and joined at or before this seq (the join point holds
+  -- even when a join races with a send).
+  WHERE NOT n.g OR EXISTS (
+    SELECT 1 FROM conversation_members cm
+    WHERE cm.conversation_id = n.c AND cm.agent_id = r.value AND cm.left_at IS NULL AND cm.joined_seq <= n.seq)
 )
 SELECT 'new' AS kind, n.ord, n.seq, NULL::text AS id, NULL::text AS conversation_id, NULL::text AS sender_id,
        NULL::text AS client_msg_id, NULL::text AS type, NULL::jsonb AS content, NULL::jsonb AS metadata, NULL::timestamptz AS created_at
@@ -173,7 +178,7 @@ export async function writeBatch(q: RawSql, jobs: WriteJob[]): Promise<WriteResu
   })
   const payload = unique.map((i) => {
     const j = jobs[i]!
-    return { ord: i, id: j.id, c: j.conversationId, snd: j.senderId, cm: j.clientMsgId, ty: j.type, ct: j.content, md: j.metadata, at: j.createdAt.toISOString(), rs: j.recipientIds }
+    return { ord: i, id: j.id, c: j.conversationId, snd: j.senderId, cm: j.clientMsgId, ty: j.type, ct: j.content, md: j.metadata, at: j.createdAt.toISOString(), rs: j.recipientIds, g: j.conversationId.startsWith('grp_') }
   })
   const rows = await q.query<WriteRow>(WRITE_SQL, [JSON.stringify(payload)])
   const results: WriteResult[] = new Array(jobs.length)
