@@ -59,3 +59,21 @@ export async function seedPairs(databaseUrl: string, agents: SeededAgent[]): Pro
   await sql.end()
   return pairs
 }
+
+/**
+ * Groups whose members are all of `members` (the first one is the creator and admin), each an
+ * ordinary group conversation as the server would create it.
+ */
+export async function seedGroups(databaseUrl: string, members: SeededAgent[], count: number): Promise<string[]> {
+  const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
+  const ids: string[] = []
+  for (let g = 0; g < count; g++) {
+    const id = newId('grp')
+    ids.push(id)
+    await sql`insert into conversations ${sql({ id, type: 'group', name: `load group ${g}`, created_by: members[0]!.id })}`
+    const rows = members.map((m, i) => ({ conversation_id: id, agent_id: m.id, role: i === 0 ? 'admin' : 'member', joined_seq: 1 }))
+    for (let i = 0; i < rows.length; i += 1000) await sql`insert into conversation_members ${sql(rows.slice(i, i + 1000))}`
+  }
+  await sql.end()
+  return ids
+}

@@ -1,0 +1,163 @@
+/**
+ * `bun run bench:fanout` — group fan-out: G groups of 256 members (the same 256 agents, each on
+ * one WebSocket with `ack`), one sender per group offering R messages/s per group (a group takes
+ * at most 20/s). Reports messages/s into groups, delivered frames/s counted at the sockets,
+ * send→frame latency p50/p99, errors and server RSS; writes bench/results/fanout-*.json.
+ *
+ *   bun run bench:fanout [--groups 12] [--rates 5,10,20] [--seconds 5] [--members 256]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { seedAgents, seedGroups } from '../load/seed-lib.ts'
+
+const args = new Map<string, string>()
+for (let i = 2; i < process.argv.length; i++) {
+  const key = process.argv[i]!.replace(/^--/, '')
+  const next = process.argv[i + 1]
+  if (next === undefined || next.startsWith('--')) args.set(key, '')
+  else {
+    args.set(key, next)
+    i++
+  }
+}
+const GROUPS = Number(args.get('groups') ?? 12)
+const MEMBERS = Number(args.get('members') ?? 256)
+const RATES = (args.get('rates') ?? '5,10,20').split(',').map(Number)
+const SECONDS = Number(args.get('seconds') ?? 5)
+const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const pct = (s: number[], p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN)
+const round = (n: number) => Math.round(n * 100) / 100
+
+const dbName = `ac_fanout_${Date.now().toString(36)}`
+const admin = postgres(ADMIN, { max: 1, onnotice: () => {} })
+await admin.unsafe(`CREATE DATABASE ${dbName}`)
+await admin.end()
+const databaseUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`)
+const port = 20_000 + Math.floor(Math.random() * 12_000)
+const base = `http://127.0.0.1:${port}`
+const server = Bun.spawn(['bun', 'src/main.ts'], {
+  cwd: join(import.meta.dir, '..'),
+  env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATA_DIR: '/tmp/ac-bench-data', SHARDS: '1' },
+  stdout: 'inherit',
+  stderr: 'inherit',
+})
+for (let i = 0; i < 200; i++) {
+  try {
+    if ((await fetch(`${base}/`)).ok) break
+  } catch {}
+  await Bun.sleep(50)
+}
+const rssOf = async (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? 0) * 1024
+
+const members = await seedAgents(databaseUrl, MEMBERS, 'fan')
+const groups = await seedGroups(databaseUrl, members, GROUPS)
+console.log(`seeded ${GROUPS} groups × ${MEMBERS} members; connecting ${MEMBERS} sockets`)
+const sentAt = new Map<string, number>()
+let latencies: number[] = []
+let frames = 0
+const sockets: WebSocket[] = []
+await Promise.all(
+  members.map(
+    (m) =>
+      new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/ws`)
+        sockets.push(ws)
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', api_key: m.apiKey, capabilities: ['ack'] }))
+        ws.onerror = () => reject(new Error('ws error'))
+        ws.onmessage = (e) => {
+          const f = JSON.parse(String(e.data))
+          if (f.type === 'hello.ok') return resolve()
+          if (f.type !== 'message.new') return
+          frames++
+          const t0 = sentAt.get(f.payload.client_msg_id)
+          if (t0 !== undefined) latencies.push(performance.now() - t0)
+          ws.send(JSON.stringify({ type: 'ack', message_id: f.payload.id }))
+        }
+      }),
+  ),
+)
+
+const levels = []
+let seq = 0
+for (const rate of RATES) {
+  let accepted = 0
+  let errors = 0
+  let inFlight = 0
+  latencies = []
+  frames = 0
+  const rss: number[] = []
+  const started = performance.now()
+  let issued = 0
+  const rssTimer = setInterval(async () => rss.push(await rssOf(server.pid)), 500)
+  while (performance.now() - started < SECONDS * 1000) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate) - issued
+    for (let i = 0; i < due; i++) {
+      issued++
+      groups.forEach((g, gi) => {
+        const id = `f${seq++}`
+        sentAt.set(id, performance.now())
+        inFlight++
+        fetch(`${base}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${members[(gi % (MEMBERS - 1)) + 1]!.apiKey}` },
+          body: JSON.stringify({ conversation_id: g, client_msg_id: id, content: { text: 'fan-out benchmark' } }),
+        })
+          .then(async (r) => {
+            await r.arrayBuffer()
+            if (r.status === 201) accepted++
+            else errors++
+          })
+          .catch(() => errors++)
+          .finally(() => inFlight--)
+      })
+    }
+    await Bun.sleep(5)
+  }
+  const measuredMs = performance.now() - started
+  const framesAtEnd = frames
+  const drainUntil = performance.now() + 5000
+  while (inFlight > 0 && performance.now() < drainUntil) await Bun.sleep(20)
+  await Bun.sleep(500)
+  clearInterval(rssTimer)
+  latencies.sort((a, b) => a - b)
+  const level = {
+    per_group_rate: rate,
+    groups: GROUPS,
+    messages_per_s: round(accepted / (measuredMs / 1000)),
+    delivered_frames_per_s: round(framesAtEnd / (measuredMs / 1000)),
+    delivered_total: frames,
+    expected_total: accepted * (MEMBERS - 1),
+    delivery_p50_ms: round(pct(latencies, 50)),
+    delivery_p99_ms: round(pct(latencies, 99)),
+    errors,
+    server_rss_mb: round(Math.max(0, ...rss) / 1048576),
+  }
+  levels.push(level)
+  console.log(JSON.stringify(level))
+  sentAt.clear()
+  await Bun.sleep(1500)
+}
+
+const result = {
+  name: 'fanout',
+  at: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1073741824), bun: Bun.version },
+  config: { groups: GROUPS, members: MEMBERS, seconds: SECONDS, delivery_state: 'one envelope row per member per message (durable), acked over the socket' },
+  levels,
+}
+mkdirSync(join(import.meta.dir, 'results'), { recursive: true })
+const file = join(import.meta.dir, 'results', `fanout-${result.at.replace(/[:.]/g, '-')}.json`)
+writeFileSync(file, JSON.stringify(result, null, 2))
+console.log('\n| msgs/s per group | groups | messages/s | delivered frames/s | delivery p50 ms | p99 | errors | RSS MB |')
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+for (const l of levels) console.log(`| ${l.per_group_rate} | ${l.groups} | ${l.messages_per_s} | ${l.delivered_frames_per_s} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${l.server_rss_mb} |`)
+console.log(`\nwrote ${file}`)
+for (const ws of sockets) ws.close()
+server.kill('SIGTERM')
+await server.exited
+const a2 = postgres(ADMIN, { max: 1, onnotice: () => {} })
+await a2.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
+await a2.end()
+process.exit(0)
