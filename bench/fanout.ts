@@ -11,6 +11,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { seedAgents, seedGroups } from '../load/seed-lib.ts'
+import { spawnServer } from '../load/spawn-server.ts'
 
 const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i++) {
@@ -35,20 +36,9 @@ const admin = postgres(ADMIN, { max: 1, onnotice: () => {} })
 await admin.unsafe(`CREATE DATABASE ${dbName}`)
 await admin.end()
 const databaseUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`)
-const port = 20_000 + Math.floor(Math.random() * 12_000)
-const base = `http://127.0.0.1:${port}`
-const server = Bun.spawn(['bun', 'src/main.ts'], {
-  cwd: join(import.meta.dir, '..'),
-  env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATA_DIR: '/tmp/ac-bench-data', SHARDS: '1' },
-  stdout: 'inherit',
-  stderr: 'inherit',
-})
-for (let i = 0; i < 200; i++) {
-  try {
-    if ((await fetch(`${base}/`)).ok) break
-  } catch {}
-  await Bun.sleep(50)
-}
+const spawned = await spawnServer({ DATABASE_URL: databaseUrl, DATA_DIR: '/tmp/ac-bench-data', SHARDS: '1' })
+const server = spawned.proc
+const base = spawned.url
 const rssOf = async (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? 0) * 1024
 
 const members = await seedAgents(databaseUrl, MEMBERS, 'fan')

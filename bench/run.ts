@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import { seedAgents, seedPairs, type SeededPair } from '../load/seed-lib.ts'
+import { freePort, spawnServer } from '../load/spawn-server.ts'
 
 // --name value pairs; a flag followed by another flag (or nothing) is a bare switch.
 const args = new Map<string, string>()
@@ -57,19 +58,8 @@ async function rssOf(pid: number): Promise<number> {
 async function startServer(databaseUrl: string, port: number, extra: Record<string, string>): Promise<Subprocess> {
   // BENCH_SERVER_FLAGS passes Bun flags to the server, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean)
-  const proc = Bun.spawn(['bun', ...flags, 'src/main.ts'], {
-    cwd: join(import.meta.dir, '..'),
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATABASE_POOL: '20', DATA_DIR: '/tmp/ac-bench-data', ...extra },
-    stdout: 'inherit',
-    stderr: 'inherit',
-  })
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return proc
-    } catch {}
-    await Bun.sleep(50)
-  }
-  throw new Error('server did not start')
+  const env = { DATABASE_URL: databaseUrl, DATABASE_POOL: '20', DATA_DIR: '/tmp/ac-bench-data', ...extra }
+  return (await spawnServer(env, { port, flags })).proc
 }
 
 interface Level {
@@ -116,7 +106,7 @@ async function main(setup: Setup): Promise<{ levels: Level[]; sustained: number 
   const servers: Subprocess[] = []
   const bases: string[] = []
   for (let i = 0; i < setup.processes; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral range
+    const port = freePort()
     servers.push(await startServer(databaseUrl, port, extra))
     bases.push(`http://127.0.0.1:${port}`)
   }

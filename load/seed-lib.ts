@@ -77,3 +77,22 @@ export async function seedGroups(databaseUrl: string, members: SeededAgent[], co
   await sql.end()
   return ids
 }
+
+/** Established conversations between one agent and each of `others` (mutual contacts). */
+export async function seedStar(databaseUrl: string, center: SeededAgent, others: SeededAgent[]): Promise<void> {
+  const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
+  const convs: Record<string, unknown>[] = []
+  const members: Record<string, unknown>[] = []
+  const contacts: Record<string, unknown>[] = []
+  for (const o of others) {
+    const [x, y] = center.id < o.id ? [center.id, o.id] : [o.id, center.id]
+    const id = newId('conv')
+    convs.push({ id, type: 'direct', agent_a: x, agent_b: y, initiator_id: o.id, established: true, established_at: new Date() })
+    members.push({ conversation_id: id, agent_id: center.id }, { conversation_id: id, agent_id: o.id })
+    contacts.push({ owner_id: center.id, contact_id: o.id }, { owner_id: o.id, contact_id: center.id })
+  }
+  for (let i = 0; i < convs.length; i += 1000) await sql`insert into conversations ${sql(convs.slice(i, i + 1000))}`
+  for (let i = 0; i < members.length; i += 1000) await sql`insert into conversation_members ${sql(members.slice(i, i + 1000))}`
+  for (let i = 0; i < contacts.length; i += 1000) await sql`insert into contacts ${sql(contacts.slice(i, i + 1000))}`
+  await sql.end()
+}

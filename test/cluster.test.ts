@@ -7,6 +7,7 @@ import postgres from 'postgres'
 import Redis from 'ioredis'
 import { AgentChatClient } from 'agentchatme'
 import { backends, createTestDatabase, readCode, TEST_REDIS_URL, WsProbe } from './harness.ts'
+import { freePort, spawnServer, type SpawnedServer } from '../load/spawn-server.ts'
 
 /**
  * The network across worker threads and processes: real `bun src/main.ts` processes sharing one
@@ -14,32 +15,8 @@ import { backends, createTestDatabase, readCode, TEST_REDIS_URL, WsProbe } from 
  * ports. Every check goes through the public API.
  */
 
-const ROOT = join(import.meta.dir, '..')
-const freePort = () => 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral range
-
-interface Proc {
-  url: string
-  proc: Subprocess
-}
-
-async function spawn(env: Record<string, string>): Promise<Proc> {
-  const port = freePort()
-  const proc = Bun.spawn(['bun', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', DATABASE_POOL: '5' },
-    stdout: 'ignore',
-    stderr: 'inherit',
-  })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${url}/`)).ok) return { url, proc }
-    } catch {}
-    await Bun.sleep(50)
-  }
-  proc.kill(9)
-  throw new Error('server did not start')
-}
+type Proc = SpawnedServer
+const spawn = (env: Record<string, string>) => spawnServer({ ...env, DATABASE_POOL: '5' }, { quiet: true })
 
 async function stop(p: Proc) {
   p.proc.kill('SIGTERM')

@@ -5,26 +5,12 @@ import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { AgentChatClient } from 'agentchatme'
 import { backends, createTestDatabase, readCode } from './harness.ts'
+import { freePort, spawnServer } from '../load/spawn-server.ts'
 
 /** A real server process (`bun src/main.ts`), so it can be SIGKILLed. */
-async function spawnServer(env: Record<string, string>, port: number): Promise<Subprocess> {
-  const proc = Bun.spawn(['bun', 'src/main.ts'], {
-    cwd: join(import.meta.dir, '..'),
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off' },
-    stdout: 'ignore',
-    stderr: 'inherit',
-  })
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return proc
-    } catch {}
-    await Bun.sleep(50)
-  }
-  proc.kill(9)
-  throw new Error('server did not start')
+async function spawnAt(env: Record<string, string>, port: number): Promise<Subprocess> {
+  return (await spawnServer({ ...env, LOG_LEVEL: 'warn' }, { port, quiet: true })).proc
 }
-
-const freePort = () => 20_000 + Math.floor(Math.random() * 12_000) // below the ephemeral port range
 
 async function register(url: string, mailDir: string, handle: string) {
   const email = `${handle}@example.test`
@@ -43,7 +29,7 @@ describe.each(durable)('durability on %s', (backend) => {
     const env: Record<string, string> = { DATA_DIR: dataDir, MAIL_DIR: mailDir, ...(db ? { DATABASE_URL: db.url, DATABASE_POOL: '5' } : {}) }
     const port = freePort()
     const url = `http://127.0.0.1:${port}`
-    let proc = await spawnServer(env, port)
+    let proc = await spawnAt(env, port)
     try {
       const tag = Date.now().toString(36)
       const a = await register(url, mailDir, `kill-a-${tag}`)
@@ -78,7 +64,7 @@ describe.each(durable)('durability on %s', (backend) => {
       await proc.exited
       expect(acknowledged.length).toBeGreaterThan(10)
 
-      proc = await spawnServer(env, port)
+      proc = await spawnAt(env, port)
       const history = new Set<string>()
       let before: number | undefined
       for (;;) {

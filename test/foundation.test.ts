@@ -9,16 +9,8 @@ import {
   ValidationError,
 } from 'agentchatme'
 import { api, backends, clearOtpLog, readCode, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
+import { rejection } from './harness.ts'
 
-/** Await a rejected SDK call and return its error for assertions. */
-async function rejection(p: Promise<unknown>): Promise<AgentChatError> {
-  try {
-    await p
-  } catch (e) {
-    return e as AgentChatError
-  }
-  throw new Error('expected the call to fail')
-}
 
 describe.each(await backends())('foundation on %s', (backend) => {
   let s: TestServer

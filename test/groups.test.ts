@@ -2,15 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { AgentChatError, ForbiddenError, GroupDeletedError, NotFoundError } from 'agentchatme'
 import { api, backends, registerAgent, startTestServer, WsProbe, type Registered, type TestServer } from './harness.ts'
+import { rejection } from './harness.ts'
 
-async function rejection(p: Promise<unknown>): Promise<AgentChatError> {
-  try {
-    await p
-  } catch (e) {
-    return e as AgentChatError
-  }
-  throw new Error('expected the call to fail')
-}
 
 describe.each(await backends())('groups on %s', (backend) => {
   let s: TestServer

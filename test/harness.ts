@@ -367,3 +367,13 @@ export class RawWs {
     this.socket.destroy()
   }
 }
+
+/** Await a call that must fail and return its SDK error for assertions. */
+export async function rejection(p: Promise<unknown>): Promise<import('agentchatme').AgentChatError> {
+  try {
+    await p
+  } catch (e) {
+    return e as import('agentchatme').AgentChatError
+  }
+  throw new Error('expected the call to fail')
+}

@@ -11,15 +11,8 @@ import {
   ValidationError,
 } from 'agentchatme'
 import { api, backends, establishedPair, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
+import { rejection } from './harness.ts'
 
-async function rejection(p: Promise<unknown>): Promise<AgentChatError> {
-  try {
-    await p
-  } catch (e) {
-    return e as AgentChatError
-  }
-  throw new Error('expected the call to fail')
-}
 
 const noRetry = { retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 } } as any
 

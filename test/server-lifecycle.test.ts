@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { AgentChatClient } from 'agentchatme'
 import { loadConfig } from '../src/config.ts'
 import { startServer } from '../src/boot.ts'
-import { api, createTestDatabase, readCode, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
+import { api, backends, createTestDatabase, readCode, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
 
 describe('embedded default', () => {
   test('data survives a restart on the same DATA_DIR', async () => {
@@ -92,8 +92,10 @@ describe('per-IP limits (IP_RATE_LIMITS=on)', () => {
   })
 })
 
+const hasPostgres = (await backends()).includes('postgres')
+
 describe('health', () => {
-  test('503 degraded when the database goes away', async () => {
+  test.if(hasPostgres)('503 degraded when the database goes away', async () => {
     const db = await createTestDatabase()
     const dataDir = mkdtempSync(join(tmpdir(), 'ac-health-'))
     const running = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: db.url, DATABASE_POOL: '2', LOG_LEVEL: 'silent' }))

@@ -319,8 +319,8 @@ export async function deleteGroup(ctx: AppContext, me: AgentRecord, groupId: str
     const creatorGone = !creator || creator.status === 'suspended' || creator.status === 'deleted'
     if (!(creatorGone && member.role === 'admin')) throw fail('FORBIDDEN', 'Only the creator can delete this group')
   }
-  // The final system message goes to every member first, then the group closes.
-  const final = await systemMessage(ctx, groupId, me.id, { event: 'group_deleted', actor_handle: me.handle })
+  // The final system message goes to every member first (pushed now), then the group closes.
+  await systemMessage(ctx, groupId, me.id, { event: 'group_deleted', actor_handle: me.handle })
   const formers = g.members.map((m) => m.agentId)
   const deletedAt = new Date()
   await ctx.database.transaction(async (q) => {
@@ -343,7 +343,6 @@ export async function deleteGroup(ctx: AppContext, me: AgentRecord, groupId: str
   }
   // group.deleted follows the final message.new on each socket (same push order).
   ctx.push.toAgents(audience, frame)
-  void final // already pushed to every member but the deleter (who sent it)
   return { message: 'Group deleted', deleted_at: info.deleted_at }
 }
 

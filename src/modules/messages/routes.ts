@@ -6,8 +6,7 @@ import { fail } from '../../http/errors.ts'
 import { jsonResponse } from '../../http/render.ts'
 import { membership } from '../conversations/membership.ts'
 import { historyPage, hideMessage, markRead, messageById, type Cursor } from './queries.ts'
-import { publicMessage } from './shape.ts'
-import { MessageSchema } from './shape.ts'
+import { MessageSchema, publicMessage } from './shape.ts'
 import { send } from './send.ts'
 
 const tags = ['Messages']
