@@ -151,18 +151,18 @@ describe.each(await backends())('groups on %s', (backend) => {
   test('members at the backlog cap are skipped and named', async () => {
     const [a, b, c] = [await registerAgent(s), await registerAgent(s), await registerAgent(s)]
     const id = await groupWith(a, b, c)
-    const cId = (await s.running.ctx.agents.getByHandle(c.handle))!.id
-    const aId = (await s.running.ctx.agents.getByHandle(a.handle))!.id
-    await s.running.ctx.database.rows(sql`
+    const cId = await s.admin.agentId(c.handle)
+    const aId = await s.admin.agentId(a.handle)
+    await s.admin.sql(sql`
       with m as (
         insert into messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata)
         select 'msg_gb' || g, ${id}, 100000 + g, ${aId}, 'gb-' || g, 'text', '{"text":"x"}', '{}'
         from generate_series(1, 10000) g returning id, seq)
       insert into envelopes (recipient_id, message_id, conversation_id, seq, sender_id, status)
       select ${cId}, m.id, ${id}, m.seq, ${aId}, 0 from m`)
-    await s.running.ctx.database.rows(sql`update conversations set last_seq = 200000 where id = ${id}`)
-    await s.running.ctx.backlog.forget(cId)
-    await s.running.ctx.groups.changed(id)
+    await s.admin.sql(sql`update conversations set last_seq = 200000 where id = ${id}`)
+    await s.admin.forgetBacklog(cId)
+    await s.admin.groupChanged(id)
     const r = await api(s, 'POST', '/v1/messages', { key: a.apiKey, body: { conversation_id: id, client_msg_id: 'skip-1', content: { text: 'x' } } })
     expect(r.status).toBe(201)
     expect(r.json.skipped_recipients).toEqual([c.handle])
@@ -247,10 +247,10 @@ describe.each(await backends())('groups on %s', (backend) => {
     const { group } = await a.client.createGroup({ name: 'Full' })
     const inv = await a.client.addGroupMember(group.id, b.handle)
     // Fill the group to 256 active members straight in the table (255 placeholder members + a).
-    await s.running.ctx.database.rows(sql`
+    await s.admin.sql(sql`
       insert into conversation_members (conversation_id, agent_id, role, joined_seq)
       select ${group.id}, 'agt_filler' || g, 'member', 1 from generate_series(1, 255) g`)
-    await s.running.ctx.groups.changed(group.id)
+    await s.admin.groupChanged(group.id)
     const full = await rejection(b.client.acceptGroupInvite(inv.invite_id!))
     expect(full.status).toBe(409)
     expect(full.code).toBe('GROUP_FULL')

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { sql, type SQL } from 'drizzle-orm'
 import { AgentChatClient } from 'agentchatme'
 import { loadConfig } from '../src/config.ts'
 import { startServer, type RunningServer } from '../src/boot.ts'
@@ -11,7 +12,7 @@ import { startServer, type RunningServer } from '../src/boot.ts'
  * real backend — the embedded PGlite default, or a fresh Postgres database (plus Redis) — and
  * registers agents through the official SDK, reading OTP codes from MAIL_DIR.
  */
-export type Backend = 'embedded' | 'postgres' | 'postgres+redis'
+export type Backend = 'embedded' | 'postgres' | 'postgres+redis' | 'sharded'
 
 export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15'
@@ -19,9 +20,10 @@ export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6
 let detected: Promise<Backend[]> | undefined
 
 /**
- * Backends to run the suite against. `TEST_BACKENDS=embedded,postgres,postgres+redis` pins the
- * list (CI does, so a missing service fails loudly); unset, the embedded default always runs and
- * Postgres / Redis join when they answer on their standard ports.
+ * Backends to run the suite against. `TEST_BACKENDS=embedded,postgres,postgres+redis,sharded`
+ * pins the list (CI does, so a missing service fails loudly); unset, the embedded default always
+ * runs and the others join when Postgres / Redis answer on their standard ports. `sharded` is a
+ * real `bun src/main.ts` process with SHARDS=2 worker threads on Postgres + Redis.
  */
 export function backends(): Promise<Backend[]> {
   const raw = process.env.TEST_BACKENDS
@@ -46,20 +48,68 @@ async function detect(): Promise<Backend[]> {
     await r.connect()
     await r.ping()
     r.disconnect()
-    list.push('postgres+redis')
+    list.push('postgres+redis', 'sharded')
   } catch {
     console.warn(`[tests] Redis not reachable at ${TEST_REDIS_URL}: skipping the postgres+redis backend`)
   }
   return list
 }
 
+/**
+ * What tests may do behind the API: seed rows and tell the server's caches about it — through the
+ * server's own context in-process, or through Postgres and the Redis bus for a separate process.
+ */
+export interface Admin {
+  sql<T = Record<string, unknown>>(query: SQL): Promise<T[]>
+  agentId(handle: string): Promise<string>
+  agentChanged(handle: string): Promise<void>
+  groupChanged(groupId: string): Promise<void>
+  forgetBacklog(agentId: string): Promise<void>
+}
+
 export interface TestServer {
   url: string
   mailDir: string
+  /** In-process servers only (undefined for `sharded`). */
   running: RunningServer
   backend: Backend
   databaseUrl?: string
+  admin: Admin
   stop(): Promise<void>
+}
+
+function inProcessAdmin(running: RunningServer): Admin {
+  const ctx = running.ctx
+  const admin: Admin = {
+    sql: (q) => ctx.database.rows(q),
+    agentId: async (handle) => (await ctx.agents.getByHandle(handle))!.id,
+    agentChanged: async (handle) => ctx.agents.changed(await admin.agentId(handle)),
+    groupChanged: (id) => ctx.groups.changed(id),
+    forgetBacklog: (id) => ctx.backlog.forget(id),
+  }
+  return admin
+}
+
+async function externalAdmin(databaseUrl: string, redisUrl: string) {
+  const { drizzle } = await import('drizzle-orm/postgres-js')
+  const { default: Redis } = await import('ioredis')
+  const client = postgres(databaseUrl, { max: 2, onnotice: () => {} })
+  const db = drizzle(client)
+  const redis = new Redis(redisUrl)
+  const publish = (event: unknown) => redis.publish('agentchat:bus', JSON.stringify(event)).then(() => Bun.sleep(50))
+  const admin: Admin = {
+    sql: async <T,>(q: SQL) => (await db.execute(q)) as unknown as T[],
+    agentId: async (handle) => (await client`select id from agents where handle = ${handle}`)[0]!.id as string,
+    agentChanged: async (handle) => publish({ type: 'agent.invalidate', agentId: await admin.agentId(handle) }),
+    groupChanged: (id) => publish({ type: 'conversation.invalidate', conversationId: id, agentIds: [] }),
+    forgetBacklog: async (id) => {
+      await redis.del(`bl:{${id}}`)
+    },
+  }
+  return { admin, close: async () => {
+    redis.disconnect()
+    await client.end()
+  } }
 }
 
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
@@ -106,6 +156,32 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     await flushTestRedis()
     vars.REDIS_URL = TEST_REDIS_URL
   }
+  if (backend === 'sharded') {
+    const redisUrl = TEST_REDIS_URL.replace(/\/\d+$/, '/9')
+    const { default: Redis } = await import('ioredis')
+    const r = new Redis(redisUrl)
+    await r.flushdb()
+    r.disconnect()
+    const { spawnServer } = await import('../load/spawn-server.ts')
+    const { PORT: _port, ...fixed } = vars // the spawned process gets its own port
+    const spawned = await spawnServer({ ...fixed, REDIS_URL: redisUrl, SHARDS: '2', LOG_LEVEL: 'warn', ...env }, { quiet: true })
+    const ext = await externalAdmin(db!.url, redisUrl)
+    return {
+      url: spawned.url,
+      mailDir,
+      running: undefined as unknown as RunningServer,
+      backend,
+      databaseUrl: db!.url,
+      admin: ext.admin,
+      async stop() {
+        spawned.proc.kill('SIGTERM')
+        await Promise.race([spawned.proc.exited, Bun.sleep(10_000).then(() => spawned.proc.kill(9))])
+        await ext.close()
+        await db?.drop()
+        rmSync(dataDir, { recursive: true, force: true })
+      },
+    }
+  }
   const running = await startServer(loadConfig({ ...vars, ...env }))
   return {
     url: running.url,
@@ -113,6 +189,7 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     running,
     backend,
     databaseUrl: db?.url,
+    admin: inProcessAdmin(running),
     async stop() {
       await running.stop()
       await db?.drop()
@@ -189,8 +266,7 @@ export async function api(
  * a second code right away (recovery, rotation after registration) clear that address's send log.
  */
 export async function clearOtpLog(s: TestServer, email: string): Promise<void> {
-  const { sql } = await import('drizzle-orm')
-  await s.running.ctx.database.rows(sql`delete from otp_sends where email = ${email.toLowerCase()}`)
+  await s.admin.sql(sql`delete from otp_sends where email = ${email.toLowerCase()}`)
 }
 
 export interface Frame {

@@ -139,8 +139,8 @@ describe.each(await backends())('messaging on %s', (backend) => {
     test('owner pause stops sends', async () => {
       const a = await registerAgent(s)
       const b = await registerAgent(s)
-      await s.running.ctx.database.rows(sql`update agents set paused_by_owner = 'send' where handle = ${a.handle}`)
-      await s.running.ctx.agents.changed((await s.running.ctx.agents.getByHandle(a.handle))!.id)
+      await s.admin.sql(sql`update agents set paused_by_owner = 'send' where handle = ${a.handle}`)
+      await s.admin.agentChanged(a.handle)
       const paused = await rejection(a.client.sendMessage({ to: b.handle, content: { text: 'x' } }))
       expect(paused).toBeInstanceOf(ForbiddenError)
       expect(paused.code).toBe('AGENT_PAUSED_BY_OWNER')
@@ -148,21 +148,22 @@ describe.each(await backends())('messaging on %s', (backend) => {
 
     test('backlog: X-Backlog-Warning from 5,000 stored, RECIPIENT_BACKLOGGED at 10,000 with details, sends resume after sync+ack', async () => {
       const { a, b, conversationId } = await establishedPair(s)
-      const bId = (await s.running.ctx.agents.getByHandle(b.handle))!.id
-      const aId = (await s.running.ctx.agents.getByHandle(a.handle))!.id
+      const bId = await s.admin.agentId(b.handle)
+      const aId = await s.admin.agentId(a.handle)
       // Seed b's inbox with 9,995 stored envelopes (messages from a) straight into the tables the
       // migrations built; the server learns the count from Postgres, as it would after a restart.
-      await s.running.ctx.database.rows(sql`
+      await s.admin.sql(sql`
         with m as (
           insert into messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata)
           select 'msg_seed' || g, ${conversationId}, 1000 + g, ${aId}, 'seed-' || g, 'text', '{"text":"seed"}', '{}'
           from generate_series(1, 9994) g returning id, seq)
         insert into envelopes (recipient_id, message_id, conversation_id, seq, sender_id)
         select ${bId}, m.id, ${conversationId}, m.seq, ${aId} from m`)
-      await s.running.ctx.database.rows(sql`update conversations set last_seq = 1000 + 9994 where id = ${conversationId}`)
-      await s.running.ctx.backlog.forget(bId)
+      await s.admin.sql(sql`update conversations set last_seq = 1000 + 9994 where id = ${conversationId}`)
+      await s.admin.forgetBacklog(bId)
       // b already had 1 stored (a's first message): 9,995.
-      expect(await s.running.ctx.backlog.count(bId)).toBe(9995)
+      const [stored] = await s.admin.sql<{ n: number }>(sql`select count(*)::int as n from envelopes where recipient_id = ${bId} and status = 0`)
+      expect(Number(stored!.n)).toBe(9995)
 
       const statuses: number[] = []
       let warning: string | null = null

@@ -275,18 +275,18 @@ describe('WebSocket timers and backpressure (embedded)', () => {
     const s = await startTestServer('embedded')
     try {
     const { a, b, conversationId } = await establishedPair(s)
-    const aId = (await s.running.ctx.agents.getByHandle(a.handle))!.id
-    const bId = (await s.running.ctx.agents.getByHandle(b.handle))!.id
+    const aId = await s.admin.agentId(a.handle)
+    const bId = await s.admin.agentId(b.handle)
     // 1,000 stored messages of ~30 KB (30 MB): more than loopback's kernel buffers can hide.
     const big = 'x'.repeat(30_000)
-    await s.running.ctx.database.rows(sql`
+    await s.admin.sql(sql`
       with m as (
         insert into messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata)
         select 'msg_big' || g, ${conversationId}, 100 + g, ${aId}, 'big-' || g, 'text', jsonb_build_object('text', ${big}::text), '{}'
         from generate_series(1, 1000) g returning id, seq)
       insert into envelopes (recipient_id, message_id, conversation_id, seq, sender_id)
       select ${bId}, m.id, ${conversationId}, m.seq, ${aId} from m`)
-    await s.running.ctx.backlog.forget(bId)
+    await s.admin.forgetBacklog(bId)
     const raw = new RawWs(s.url)
     await raw.ready
     raw.socket.pause() // stop reading: the server's send buffer must absorb everything

@@ -125,5 +125,5 @@ describe('health', () => {
     } finally {
       await s.stop()
     }
-  })
+  }, 20_000)
 })
