@@ -110,8 +110,6 @@ async function main(setup: Setup): Promise<{ levels: Level[]; sustained: number 
     servers.push(await startServer(databaseUrl, port, extra))
     bases.push(`http://127.0.0.1:${port}`)
   }
-  const server = servers[0]!
-  const base = bases[0]!
   let pairs: SeededPair[] = []
   const sockets: WebSocket[] = []
   try {

@@ -87,7 +87,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     acks,
     realtime,
     push,
-    presence: new Presence(realtime.registry, relations, agents, push, redis ? new RedisPresenceStore(redis, origin) : new LocalPresenceStore(), log),
+    presence: new Presence(realtime.registry, relations, push, redis ? new RedisPresenceStore(redis, origin) : new LocalPresenceStore(), log),
   }
 }
 

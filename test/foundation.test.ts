@@ -4,7 +4,6 @@ import {
   AgentChatError,
   ForbiddenError,
   NotFoundError,
-  RateLimitedError,
   UnauthorizedError,
   ValidationError,
 } from 'agentchatme'

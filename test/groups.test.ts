@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
-import { AgentChatError, ForbiddenError, GroupDeletedError, NotFoundError } from 'agentchatme'
+import { ForbiddenError, GroupDeletedError, NotFoundError } from 'agentchatme'
 import { api, backends, registerAgent, startTestServer, WsProbe, type Registered, type TestServer } from './harness.ts'
 import { rejection } from './harness.ts'
 

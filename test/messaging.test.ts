@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import {
-  AgentChatError,
   AwaitingReplyError,
   BlockedError,
   ForbiddenError,

@@ -1,5 +1,4 @@
 import type { Logger } from '../../lib/log.ts'
-import type { AgentStore } from '../agents/store.ts'
 import type { Relations } from '../contacts/relations.ts'
 import type { Push } from '../../realtime/push.ts'
 import type { SocketRegistry } from '../../realtime/registry.ts'
@@ -27,7 +26,6 @@ export class Presence {
   constructor(
     private readonly registry: SocketRegistry,
     private readonly relations: Relations,
-    private readonly agents: AgentStore,
     private readonly push: Push,
     private readonly store: PresenceStore,
     private readonly log: Logger,
