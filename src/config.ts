@@ -40,7 +40,7 @@ export const configFields = {
   DATABASE_POOL: field(T.Optional(T.Integer({ minimum: 1, maximum: 200 })), 'Postgres connections per process.', '20'),
   REDIS_URL: field(
     T.Optional(T.String({ pattern: '^rediss?://' })),
-    'Redis connection string. When set, rate-limit counters, idempotency records and the event bus live in Redis (shared by every process); when unset, in-process.',
+    'Redis connection string. When set, per-agent limits (60/s, backlog), other rate windows, idempotency records, presence and the event bus (deliveries, invalidations) live in Redis, shared by every worker and process; when unset, in-process.',
     'unset (in-process)',
   ),
   MAIL_DIR: field(
@@ -81,7 +81,11 @@ export const configFields = {
     'Group-commit flushes of sends in flight at once per worker. Fewer means larger batches (cheaper for Postgres), more means less queueing.',
     '4',
   ),
-  SHARDS: field(T.Optional(T.Integer({ minimum: 1, maximum: 256 })), 'Worker threads per process.', 'number of cores'),
+  SHARDS: field(
+    T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
+    'Worker threads per process, all serving the same port. Used only when `DATABASE_URL` and `REDIS_URL` are both set; otherwise one worker.',
+    'number of cores',
+  ),
 } as const
 
 const EnvSchema = T.Object(
