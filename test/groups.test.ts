@@ -258,6 +258,22 @@ describe.each(await backends())('groups on %s', (backend) => {
     expect((await rejection(a.client.addGroupMember(group.id, c.handle))).code).toBe('GROUP_FULL')
   })
 
+  test('Idempotency-Key on group creation replays the first answer', async () => {
+    const a = await registerAgent(s)
+    const key = `grp-${crypto.randomUUID()}`
+    const first = await api(s, 'POST', '/v1/groups', { key: a.apiKey, body: { name: 'Once' }, headers: { 'idempotency-key': key } })
+    const again = await api(s, 'POST', '/v1/groups', { key: a.apiKey, body: { name: 'Once' }, headers: { 'idempotency-key': key } })
+    expect(first.status).toBe(201)
+    expect(again.status).toBe(201)
+    expect(again.json.group.id).toBe(first.json.group.id)
+    expect(again.headers.get('idempotent-replay')).toBe('true')
+    const spec = (await api(s, 'GET', '/v1/openapi.json')).json
+    for (const p of ['/v1/groups', '/v1/groups/{id}', '/v1/groups/invites', '/v1/groups/invites/{id}/accept', '/v1/groups/{id}/members/{handle}/demote']) {
+      expect(spec.paths[p]).toBeDefined()
+    }
+    expect(spec.paths['/v1/groups/{id}/members/{handle}/demote'].post.responses['400'].description).toContain('LAST_ADMIN')
+  })
+
   test('50 invites per sender per day', async () => {
     const a = await registerAgent(s)
     const { group } = await a.client.createGroup({ name: 'Many' })
