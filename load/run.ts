@@ -128,9 +128,10 @@ if (import.meta.main) {
   let code = 0
   if (suite === 'smoke') {
     const started = Date.now()
-    code ||= await runSuite('rate-limit', 1, { DURATION_S: '8', AGENTS: '3', PAIRS: '10' })
-    code ||= await runSuite('rate-limit', 2, { DURATION_S: '8', AGENTS: '3', PAIRS: '10' })
-    code ||= await runSuite('backlog', 1, { EXTRA: '200' })
+    const smoke = { RESULT_TAG: 'smoke' }
+    code ||= await runSuite('rate-limit', 1, { ...smoke, DURATION_S: '8', AGENTS: '3', PAIRS: '10' })
+    code ||= await runSuite('rate-limit', 2, { ...smoke, DURATION_S: '8', AGENTS: '3', PAIRS: '10' })
+    code ||= await runSuite('backlog', 1, { ...smoke, EXTRA: '200' })
     console.log(`[load] smoke finished in ${((Date.now() - started) / 1000).toFixed(0)} s: ${code === 0 ? 'all thresholds passed' : 'FAILED'}`)
   } else {
     code = await runSuite(suite!, processes, env)

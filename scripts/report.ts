@@ -9,7 +9,7 @@ import { join } from 'node:path'
 const ROOT = join(import.meta.dir, '..')
 const newest = (dir: string, prefix: string, ext: string) =>
   readdirSync(join(ROOT, dir))
-    .filter((f) => f.startsWith(prefix) && f.endsWith(ext) && !f.includes('-rss-') && (prefix !== 'rate-limit-' || !f.startsWith('rate-limit-2proc')))
+    .filter((f) => f.startsWith(prefix) && f.endsWith(ext) && !f.includes('-rss-') && !f.includes('-smoke-') && (prefix !== 'rate-limit-' || !f.startsWith('rate-limit-2proc')))
     .sort()
     .at(-1)
 

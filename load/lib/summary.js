@@ -20,6 +20,8 @@ export function table(data, rows) {
 }
 
 export function summarize(suite, data, rows, extra = '') {
+  // RESULT_TAG (e.g. "smoke") keeps short CI runs apart from the recorded full runs.
+  if (__ENV.RESULT_TAG) suite = `${suite}-${__ENV.RESULT_TAG}`
   const date = new Date().toISOString().replace(/[:.]/g, '-')
   const md = `### ${suite} — ${new Date().toISOString()}\n\n${table(data, rows)}\n${extra}`
   return {
