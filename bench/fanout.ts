@@ -12,24 +12,14 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { seedAgents, seedGroups } from '../load/seed-lib.ts'
 import { spawnServer } from '../load/spawn-server.ts'
+import { parseArgs, pct, round, rssOf } from './lib.ts'
 
-const args = new Map<string, string>()
-for (let i = 2; i < process.argv.length; i++) {
-  const key = process.argv[i]!.replace(/^--/, '')
-  const next = process.argv[i + 1]
-  if (next === undefined || next.startsWith('--')) args.set(key, '')
-  else {
-    args.set(key, next)
-    i++
-  }
-}
+const args = parseArgs()
 const GROUPS = Number(args.get('groups') ?? 12)
 const MEMBERS = Number(args.get('members') ?? 256)
 const RATES = (args.get('rates') ?? '5,10,20').split(',').map(Number)
 const SECONDS = Number(args.get('seconds') ?? 5)
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-const pct = (s: number[], p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN)
-const round = (n: number) => Math.round(n * 100) / 100
 
 const dbName = `ac_fanout_${Date.now().toString(36)}`
 const admin = postgres(ADMIN, { max: 1, onnotice: () => {} })
@@ -39,7 +29,6 @@ const databaseUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`)
 const spawned = await spawnServer({ DATABASE_URL: databaseUrl, DATA_DIR: '/tmp/ac-bench-data', SHARDS: '1' })
 const server = spawned.proc
 const base = spawned.url
-const rssOf = async (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(await Bun.file(`/proc/${pid}/status`).text())?.[1] ?? 0) * 1024
 
 const members = await seedAgents(databaseUrl, MEMBERS, 'fan')
 const groups = await seedGroups(databaseUrl, members, GROUPS)

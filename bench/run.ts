@@ -18,18 +18,9 @@ import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import { seedAgents, seedPairs, type SeededPair } from '../load/seed-lib.ts'
 import { freePort, spawnServer } from '../load/spawn-server.ts'
+import { parseArgs, pct, round, rssOf } from './lib.ts'
 
-// --name value pairs; a flag followed by another flag (or nothing) is a bare switch.
-const args = new Map<string, string>()
-for (let i = 2; i < process.argv.length; i++) {
-  const key = process.argv[i]!.replace(/^--/, '')
-  const next = process.argv[i + 1]
-  if (next === undefined || next.startsWith('--')) args.set(key, '')
-  else {
-    args.set(key, next)
-    i++
-  }
-}
+const args = parseArgs()
 const RATES = (args.get('rates') ?? '1000,2500,5000,7500,10000,12500,15000').split(',').map(Number)
 const SECONDS = Number(args.get('seconds') ?? 5)
 const PAIRS = Number(args.get('pairs') ?? 500)
@@ -43,17 +34,7 @@ const MAX_IN_FLIGHT = 4000
 /** --no-ack 1: receivers do not ack (diagnostic: isolates the cost of delivery-state updates). */
 const NO_ACK = args.get('no-ack') === '1'
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN)
-const round = (n: number) => Math.round(n * 100) / 100
 
-async function rssOf(pid: number): Promise<number> {
-  try {
-    const status = await Bun.file(`/proc/${pid}/status`).text()
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024
-  } catch {
-    return 0
-  }
-}
 
 async function startServer(databaseUrl: string, port: number, extra: Record<string, string>): Promise<Subprocess> {
   // BENCH_SERVER_FLAGS passes Bun flags to the server, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".

@@ -16,6 +16,7 @@ import postgres from 'postgres'
 import Redis from 'ioredis'
 import { seedAgents, seedGroups, seedPairs, seedStar } from './seed-lib.ts'
 import { spawnServer } from './spawn-server.ts'
+import { rssOf } from '../bench/lib.ts'
 
 const ROOT = join(import.meta.dir, '..')
 const ADMIN = process.env.LOAD_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -90,10 +91,7 @@ export async function runSuite(suite: string, processes: number, env: Record<str
     const t0 = Date.now()
     const timer = setInterval(async () => {
       let bytes = 0
-      for (const p of procs) {
-        const status = await Bun.file(`/proc/${p.pid}/status`).text().catch(() => '')
-        bytes += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024
-      }
+      for (const p of procs) bytes += await rssOf(p.pid)
       rss.push({ t: Math.round((Date.now() - t0) / 1000), mb: Math.round(bytes / 1048576) })
     }, 10_000)
     const code = await k6.exited

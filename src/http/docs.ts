@@ -1,15 +1,6 @@
-import { t, type AnyElysia } from 'elysia'
+import type { AnyElysia } from 'elysia'
 import { toOpenAPISchema } from '@elysiajs/openapi'
 import { ERRORS, type ErrorCode } from './errors.ts'
-
-export const ErrorEnvelope = t.Object(
-  {
-    code: t.String({ description: 'Stable error code from the catalogue' }),
-    message: t.String(),
-    details: t.Optional(t.Record(t.String(), t.Unknown())),
-  },
-  { title: 'Error' },
-)
 
 const ERROR_JSON_SCHEMA = {
   type: 'object',

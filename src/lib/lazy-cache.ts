@@ -56,9 +56,4 @@ export class LazyCache<K, V> {
     this.generation.set(key, (this.generation.get(key) ?? 0) + 1)
     if (this.generation.size > this.max) this.generation.clear()
   }
-
-  clear(): void {
-    this.entries.clear()
-    this.loading.clear()
-  }
 }

@@ -11,7 +11,6 @@ export interface Backlog {
   reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>>
   /** Envelopes that left `stored` (delivered, read, hidden) or were never written. Fire and forget. */
   release(recipientId: string, n?: number): void
-  count(recipientId: string): Promise<number>
   /** Reload this recipient's count from Postgres on next touch (after changes made behind the server's back). */
   forget(recipientId: string): Promise<void>
 }
@@ -75,10 +74,6 @@ export class BacklogCounter implements Backlog {
   release(recipientId: string, n = 1): void {
     const c = this.counts.get(recipientId)
     if (c !== undefined) this.counts.set(recipientId, Math.max(0, c - n))
-  }
-
-  async count(recipientId: string): Promise<number> {
-    return this.current(recipientId)
   }
 
   /** Forget a recipient's count so the next touch reloads it (after bulk changes elsewhere). */

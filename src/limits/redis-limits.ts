@@ -125,11 +125,6 @@ export class RedisBacklog implements Backlog {
     })
   }
 
-  async count(recipientId: string): Promise<number> {
-    const v = await this.redis.get(this.key(recipientId)).catch(() => null)
-    return v === null ? countStored(this.sql, recipientId) : Number(v)
-  }
-
   async forget(recipientId: string): Promise<void> {
     await this.local.forget(recipientId)
     await this.redis.del(this.key(recipientId))

@@ -1,3 +1,5 @@
+import { rateLimited } from '../http/errors.ts'
+
 /** Per-agent send rate (contract §17): 60 messages per 1-second bucket; system agents 200. */
 export const SEND_RATE = { perSecond: 60, systemPerSecond: 200, groupPerSecond: 20 } as const
 
@@ -32,4 +34,10 @@ export class SendRateLimiter implements SendRate {
     this.counts.set(key, n + 1)
     return { ok: true, retryAfterMs: 0 }
   }
+}
+
+/** The sender's own bucket (60/s, system agents 200/s), shared by direct and group sends: 429 when full. */
+export async function takeSenderToken(rate: SendRate, sender: { id: string; isSystem: boolean }): Promise<void> {
+  const t = await rate.take(sender.id, sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond)
+  if (!t.ok) throw rateLimited(t.retryAfterMs, 'Rate limit exceeded: 60 messages per second')
 }

@@ -73,8 +73,4 @@ export class SocketRegistry {
   *all(): Iterable<AgentSocket> {
     for (const set of this.byAgent.values()) yield* set
   }
-
-  get agents(): number {
-    return this.byAgent.size
-  }
 }

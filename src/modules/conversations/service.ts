@@ -1,8 +1,8 @@
 import type { RawSql } from '../../db/client.ts'
 import type { AgentStore } from '../agents/store.ts'
-import type { GroupStore } from '../groups/store.ts'
+import { goneFor } from '../groups/gate.ts'
+import { groupFacts, type GroupStore } from '../groups/store.ts'
 import { DIRECT, type ConversationFacts } from '../messages/shape.ts'
-import { ApiError } from '../../http/errors.ts'
 
 /** Conversation-level facts the message paths need, whatever the conversation's type. */
 export class Conversations {
@@ -15,7 +15,7 @@ export class Conversations {
   async facts(conversationId: string): Promise<ConversationFacts> {
     if (!conversationId.startsWith('grp_')) return DIRECT
     const g = await this.groups.get(conversationId)
-    return { type: 'group', groupName: g?.name ?? null, memberCount: g ? g.members.length : null }
+    return g ? groupFacts(g) : { type: 'group', groupName: null, memberCount: null }
   }
 
   /** The other active participants, or null when `me` is not an active participant. */
@@ -33,13 +33,7 @@ export class Conversations {
     if (!conversationId.startsWith('grp_')) return
     const g = await this.groups.get(conversationId)
     if (!g?.deletedAt) return
-    const was = await this.sql.query('SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND agent_id = $2', [conversationId, agentId])
-    if (was.length === 0) return
-    const by = g.deletedBy ? await this.agents.get(g.deletedBy) : null
-    throw new ApiError('GROUP_DELETED', 'Group has been deleted', {
-      group_id: g.id,
-      deleted_by_handle: by?.handle ?? null,
-      deleted_at: g.deletedAt.toISOString(),
-    })
+    const gone = await goneFor(this.sql, this.agents, g, agentId)
+    if (gone) throw gone
   }
 }

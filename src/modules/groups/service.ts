@@ -1,15 +1,15 @@
 import type { AppContext } from '../../context.ts'
-import type { RawSql } from '../../db/client.ts'
 import { uniqueViolation } from '../../db/errors.ts'
-import { ApiError, agentNotFound, fail, rateLimited } from '../../http/errors.ts'
+import { agentNotFound, fail, rateLimited } from '../../http/errors.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
 import { newId } from '../../lib/ids.ts'
-import { SEND_RATE } from '../../limits/send-rate.ts'
+import { takeSenderToken } from '../../limits/send-rate.ts'
 import { isVisible, type AgentRecord } from '../agents/record.ts'
-import { publicMessage, type StoredMessage } from '../messages/shape.ts'
-import type { SendBody, SendOutcome } from '../messages/send.ts'
+import { publicMessage, sendOutcome, type SendOutcome, type StoredMessage } from '../messages/shape.ts'
+import type { SendBody } from '../messages/send.ts'
 import type { WriteJob } from '../messages/writer.ts'
-import { GROUP_LIMITS, type GroupRow } from './store.ts'
+import { deletedError, goneFor } from './gate.ts'
+import { GROUP_LIMITS, groupFacts, type GroupRow } from './store.ts'
 
 // ─── Wire shapes (contract §10.2) ─────────────────────────────────────────────────────────────
 
@@ -55,20 +55,6 @@ async function invitationBody(ctx: AppContext, invite: { id: string; groupId: st
 
 // ─── Access ───────────────────────────────────────────────────────────────────────────────────
 
-async function wasMember(sql: RawSql, groupId: string, agentId: string): Promise<boolean> {
-  const rows = await sql.query('SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND agent_id = $2', [groupId, agentId])
-  return rows.length > 0
-}
-
-export async function deletedError(ctx: AppContext, g: GroupRow): Promise<ApiError> {
-  const by = g.deletedBy ? await ctx.agents.get(g.deletedBy) : null
-  return new ApiError('GROUP_DELETED', 'Group has been deleted', {
-    group_id: g.id,
-    deleted_by_handle: by?.handle ?? null,
-    deleted_at: g.deletedAt!.toISOString(),
-  })
-}
-
 /**
  * Every group route's gate: unknown group or not a member → masked 404 `GROUP_NOT_FOUND`; a former
  * member of a deleted group → 410 `GROUP_DELETED` with its details.
@@ -76,10 +62,7 @@ export async function deletedError(ctx: AppContext, g: GroupRow): Promise<ApiErr
 export async function memberOf(ctx: AppContext, groupId: string, me: AgentRecord, fresh = false) {
   const g = fresh ? await ctx.groups.fresh(groupId) : await ctx.groups.get(groupId)
   if (!g) throw fail('GROUP_NOT_FOUND')
-  if (g.deletedAt) {
-    if (await wasMember(ctx.database.raw, g.id, me.id)) throw await deletedError(ctx, g)
-    throw fail('GROUP_NOT_FOUND')
-  }
+  if (g.deletedAt) throw (await goneFor(ctx.database.raw, ctx.agents, g, me.id)) ?? fail('GROUP_NOT_FOUND')
   const member = g.members.find((m) => m.agentId === me.id)
   if (!member) throw fail('GROUP_NOT_FOUND')
   return { g, member }
@@ -118,8 +101,7 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 'r
     for (const id of recipients) ctx.backlog.release(id)
     return { message: result.message, replay: true, skipped: [] as string[] }
   }
-  const facts = { type: 'group' as const, groupName: g.name, memberCount: g.members.length }
-  const pub = await publicMessage(ctx.agents, result.message, facts)
+  const pub = await publicMessage(ctx.agents, result.message, groupFacts(g))
   const frame = JSON.stringify({ type: 'message.new', payload: pub })
   const live: string[] = []
   for (const id of recipients) {
@@ -154,14 +136,10 @@ export async function systemMessage(ctx: AppContext, groupId: string, senderId: 
 export async function sendToGroup(ctx: AppContext, sender: AgentRecord, body: SendBody, content: Record<string, unknown>): Promise<SendOutcome> {
   const g = await ctx.groups.get(body.conversation_id!)
   if (!g) throw fail('GROUP_NOT_FOUND')
-  if (g.deletedAt) {
-    if (await wasMember(ctx.database.raw, g.id, sender.id)) throw await deletedError(ctx, g)
-    throw fail('GROUP_NOT_FOUND')
-  }
+  if (g.deletedAt) throw (await goneFor(ctx.database.raw, ctx.agents, g, sender.id)) ?? fail('GROUP_NOT_FOUND')
   if (sender.pausedByOwner !== 'none') throw fail('AGENT_PAUSED_BY_OWNER')
   if (!g.members.some((m) => m.agentId === sender.id)) throw fail('GROUP_NOT_FOUND')
-  const own = await ctx.sendRate.take(sender.id, sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond)
-  if (!own.ok) throw rateLimited(own.retryAfterMs, 'Rate limit exceeded: 60 messages per second')
+  await takeSenderToken(ctx.sendRate, sender)
   const group = await ctx.sendRate.take(`group:${g.id}`, GROUP_LIMITS.messagesPerSecond)
   if (!group.ok) throw rateLimited(group.retryAfterMs, 'This group is receiving too many messages per second')
   const out = await writeToGroup(ctx, g, {
@@ -174,11 +152,10 @@ export async function sendToGroup(ctx: AppContext, sender: AgentRecord, body: Se
     metadata: body.metadata ?? {},
     createdAt: new Date(),
   })
-  const facts = { type: 'group' as const, groupName: g.name, memberCount: g.members.length }
-  const pub = out.pub ?? (await publicMessage(ctx.agents, out.message, facts))
-  const bodyOut: SendOutcome['body'] & { skipped_recipients?: string[] } = { ...pub, status: 'stored', delivered_at: null, read_at: null }
-  if (out.skipped.length > 0) bodyOut.skipped_recipients = out.skipped
-  return { status: out.replay ? 200 : 201, body: bodyOut, headers: {} }
+  const pub = out.pub ?? (await publicMessage(ctx.agents, out.message, groupFacts(g), sender))
+  const result = sendOutcome(pub, out.replay ? 200 : 201)
+  if (out.skipped.length > 0) result.body.skipped_recipients = out.skipped
+  return result
 }
 
 // ─── Membership changes ───────────────────────────────────────────────────────────────────────
@@ -434,7 +411,7 @@ export async function acceptInvite(ctx: AppContext, me: AgentRecord, inviteId: s
   const invite = await inviteOf(ctx, me, inviteId)
   const g = await ctx.groups.fresh(invite.group_id)
   if (!g) throw fail('INVITE_NOT_FOUND')
-  if (g.deletedAt) throw await deletedError(ctx, g)
+  if (g.deletedAt) throw await deletedError(ctx.agents, g)
   if (!g.members.some((m) => m.agentId === me.id)) {
     await join(ctx, g.id, me.id, 'member')
     await ctx.database.raw.query(`DELETE FROM group_invites WHERE id = $1`, [inviteId])

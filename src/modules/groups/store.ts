@@ -2,6 +2,8 @@ import type { Bus } from '../../bus/bus.ts'
 import type { RawSql } from '../../db/client.ts'
 import { LazyCache } from '../../lib/lazy-cache.ts'
 
+import type { ConversationFacts } from '../messages/shape.ts'
+
 /** Group limits (contract §10.1, §17). */
 export const GROUP_LIMITS = { maxMembers: 256, maxInitialHandles: 255, invitesPerDay: 50, messagesPerSecond: 20 } as const
 
@@ -100,3 +102,6 @@ export class GroupStore {
     await this.bus.publish({ type: 'conversation.invalidate', conversationId: id, agentIds: [] })
   }
 }
+
+/** What a message's `context.conversation` says about a group. */
+export const groupFacts = (g: GroupRow): ConversationFacts => ({ type: 'group', groupName: g.name, memberCount: g.members.length })

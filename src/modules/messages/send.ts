@@ -4,10 +4,10 @@ import { ApiError, agentNotFound, fail, rateLimited } from '../../http/errors.ts
 import { normalizeHandle } from '../../lib/handles.ts'
 import { newId } from '../../lib/ids.ts'
 import { BACKLOG } from '../../limits/backlog.ts'
-import { SEND_RATE } from '../../limits/send-rate.ts'
+import { takeSenderToken } from '../../limits/send-rate.ts'
 import { isVisible, type AgentRecord } from '../agents/record.ts'
 import { pairOf, type DirectConversation } from '../conversations/direct-cache.ts'
-import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, type MessageRow, type PublicMessage } from './shape.ts'
+import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, sendOutcome, type MessageRow, type PublicMessage, type SendOutcome } from './shape.ts'
 import { writeBatch, type WriteJob, type WriteResult } from './writer.ts'
 import { sendToGroup } from '../groups/service.ts'
 
@@ -23,11 +23,6 @@ export interface SendBody {
   metadata?: Record<string, unknown>
 }
 
-export interface SendOutcome {
-  status: 200 | 201
-  body: PublicMessage & { status: string; delivered_at: string | null; read_at: string | null }
-  headers: Record<string, string>
-}
 
 /** Size rule: JSON of content plus JSON of metadata, in bytes. */
 export function payloadBytes(content: unknown, metadata: unknown): number {
@@ -74,8 +69,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   if (recipient.inboxMode === 'contacts_only' && !(await ctx.relations.hasContact(recipient.id, sender.id))) {
     throw fail('INBOX_RESTRICTED')
   }
-  const token = await ctx.sendRate.take(sender.id, sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond)
-  if (!token.ok) throw rateLimited(token.retryAfterMs, 'Rate limit exceeded: 60 messages per second')
+  await takeSenderToken(ctx.sendRate, sender)
 
   const job: WriteJob = {
     id: newId('msg'),
@@ -91,7 +85,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
 
   if (conv) {
     const replayed = await awaitingReply(ctx, conv, sender, recipient, body.client_msg_id)
-    if (replayed) return respond(ctx, replayed, false)
+    if (replayed) return replay(ctx, replayed, sender)
   }
 
   const slot = await ctx.backlog.reserve(recipient.id)
@@ -121,7 +115,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
       const replayed = await awaitingReply(ctx, conv, sender, recipient, body.client_msg_id)
       if (replayed) {
         ctx.backlog.release(recipient.id)
-        return respond(ctx, replayed, false)
+        return replay(ctx, replayed, sender)
       }
     }
   } catch (err) {
@@ -130,21 +124,24 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   }
   if (result.replay) {
     ctx.backlog.release(recipient.id)
-    return respond(ctx, result.message, false)
+    return replay(ctx, result.message, sender)
   }
   if (job.establish) {
     await ctx.directs.changed(sender.id, recipient.id)
     await ctx.relations.changed(sender.id, recipient.id)
   }
-  const outcome = await respond(ctx, result.message, true)
+  // Serialised once: the same public message is the live frame's payload and, with the envelope
+  // fields, the 201 body.
+  const pub = await publicMessage(ctx.agents, result.message, DIRECT, sender)
+  const outcome = sendOutcome(pub, 201)
   if (slot.before >= BACKLOG.warnAt) outcome.headers['X-Backlog-Warning'] = `${recipient.handle}=${slot.before}`
-  await fanOutDirect(ctx, sender, recipient, outcome.body, result.message.id)
+  await fanOutDirect(ctx, sender, recipient, pub)
   return outcome
 }
 
-async function respond(ctx: AppContext, message: WriteResult['message'], created: boolean): Promise<SendOutcome> {
-  const pub = await publicMessage(ctx.agents, message, DIRECT)
-  return { status: created ? 201 : 200, body: { ...pub, status: 'stored', delivered_at: null, read_at: null }, headers: {} }
+/** 200 with the original row for a replayed client_msg_id. */
+async function replay(ctx: AppContext, message: WriteResult['message'], sender: AgentRecord): Promise<SendOutcome> {
+  return sendOutcome(await publicMessage(ctx.agents, message, DIRECT, sender), 200)
 }
 
 /**
@@ -170,11 +167,10 @@ async function findReplay(ctx: AppContext, conversationId: string, senderId: str
 }
 
 /** Live push of a new direct message, unless the recipient is fully paused or muted the sender/conversation. */
-async function fanOutDirect(ctx: AppContext, sender: AgentRecord, recipient: AgentRecord, body: PublicMessage, messageId: string) {
+async function fanOutDirect(ctx: AppContext, sender: AgentRecord, recipient: AgentRecord, pub: PublicMessage) {
   if (recipient.pausedByOwner === 'full') return
-  if (await ctx.mutes.mutes(recipient.id, sender.id, body.conversation_id)) return
-  const { status: _s, delivered_at: _d, read_at: _r, ...live } = body as PublicMessage & Record<string, unknown>
-  ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload: live }), messageId)
+  if (await ctx.mutes.mutes(recipient.id, sender.id, pub.conversation_id)) return
+  ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload: pub }), pub.id)
 }
 
 /**

@@ -1,4 +1,5 @@
 import { t } from 'elysia'
+import type { AgentRecord } from '../agents/record.ts'
 import type { AgentStore } from '../agents/store.ts'
 
 /** A message row as the server holds it. */
@@ -36,8 +37,8 @@ export function mentions(text: unknown): string[] {
 }
 
 /** The public wire shape (contract §5.5), with the server-authored `context` block. */
-export async function publicMessage(agents: AgentStore, m: StoredMessage, conv: ConversationFacts) {
-  const sender = await agents.get(m.senderId)
+export async function publicMessage(agents: AgentStore, m: StoredMessage, conv: ConversationFacts, knownSender?: AgentRecord) {
+  const sender = knownSender?.id === m.senderId ? knownSender : await agents.get(m.senderId)
   const handle = sender?.handle ?? 'unknown'
   return {
     id: m.id,
@@ -58,6 +59,17 @@ export async function publicMessage(agents: AgentStore, m: StoredMessage, conv: 
 }
 
 export type PublicMessage = Awaited<ReturnType<typeof publicMessage>>
+
+/** A send's answer: the public message plus the fresh envelope's fields (and skipped group members). */
+export interface SendOutcome {
+  status: 200 | 201
+  body: PublicMessage & { status: string; delivered_at: string | null; read_at: string | null; skipped_recipients?: string[] }
+  headers: Record<string, string>
+}
+
+export function sendOutcome(pub: PublicMessage, status: 200 | 201): SendOutcome {
+  return { status, body: { ...pub, status: 'stored', delivered_at: null, read_at: null }, headers: {} }
+}
 
 /** Parse a row of `messages` selected with the standard columns. */
 export function rowToMessage(r: MessageRow): StoredMessage {

@@ -48,8 +48,6 @@ export class MessageWriter {
   private queue: Pending[] = []
   private inFlight = 0
   private readonly idle: (() => void)[] = []
-  /** Batch sizes, for the benchmark's report. */
-  readonly stats = { flushes: 0, messages: 0 }
 
   constructor(
     private readonly database: Database,
@@ -84,8 +82,6 @@ export class MessageWriter {
   }
 
   private async flush(batch: Pending[]): Promise<void> {
-    this.stats.flushes++
-    this.stats.messages += batch.length
     const jobs = batch.map((p) => p.job)
     const needsTx = jobs.some((j) => j.establish)
     for (let attempt = 1; ; attempt++) {
