@@ -42,12 +42,11 @@ export class RedisSendRate implements SendRate {
     private readonly log: Logger,
   ) {}
 
-  async take(key: string, limit: number): Promise<TokenResult> {
-    const now = Date.now()
+  async take(key: string, limit: number, now = Date.now()): Promise<TokenResult> {
     const second = Math.floor(now / 1000)
     try {
       const n = (await this.redis.eval(RATE_LUA, 1, `sr:{${key}}:${second}`)) as number
-      return n <= limit ? { ok: true, retryAfterMs: 0 } : { ok: false, retryAfterMs: (second + 1) * 1000 - now }
+      return n <= limit ? { ok: true, retryAfterMs: 0, at: now } : { ok: false, retryAfterMs: (second + 1) * 1000 - now, at: now }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'redis unavailable: send rate counted per process')
       return this.local.takeSync(key, limit, now)

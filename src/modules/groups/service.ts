@@ -139,8 +139,9 @@ export async function sendToGroup(ctx: AppContext, sender: AgentRecord, body: Se
   if (g.deletedAt) throw (await goneFor(ctx.database.raw, ctx.agents, g, sender.id)) ?? fail('GROUP_NOT_FOUND')
   if (sender.pausedByOwner !== 'none') throw fail('AGENT_PAUSED_BY_OWNER')
   if (!g.members.some((m) => m.agentId === sender.id)) throw fail('GROUP_NOT_FOUND')
-  await takeSenderToken(ctx.sendRate, sender)
-  const group = await ctx.sendRate.take(`group:${g.id}`, GROUP_LIMITS.messagesPerSecond)
+  const admittedAt = await takeSenderToken(ctx.sendRate, sender)
+  // Same instant as the sender's token: one message, one second, in both buckets and in created_at.
+  const group = await ctx.sendRate.take(`group:${g.id}`, GROUP_LIMITS.messagesPerSecond, admittedAt.getTime())
   if (!group.ok) throw rateLimited(group.retryAfterMs, 'This group is receiving too many messages per second')
   const out = await writeToGroup(ctx, g, {
     id: newId('msg'),
@@ -150,7 +151,7 @@ export async function sendToGroup(ctx: AppContext, sender: AgentRecord, body: Se
     type: body.type ?? 'text',
     content,
     metadata: body.metadata ?? {},
-    createdAt: new Date(),
+    createdAt: admittedAt,
   })
   const pub = out.pub ?? (await publicMessage(ctx.agents, out.message, groupFacts(g), sender))
   const result = sendOutcome(pub, out.replay ? 200 : 201)

@@ -69,7 +69,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   if (recipient.inboxMode === 'contacts_only' && !(await ctx.relations.hasContact(recipient.id, sender.id))) {
     throw fail('INBOX_RESTRICTED')
   }
-  await takeSenderToken(ctx.sendRate, sender)
+  const admittedAt = await takeSenderToken(ctx.sendRate, sender)
 
   const job: WriteJob = {
     id: newId('msg'),
@@ -79,7 +79,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
     type: body.type ?? 'text',
     content,
     metadata: body.metadata ?? {},
-    createdAt: new Date(),
+    createdAt: admittedAt,
     recipientIds: [recipient.id],
   }
 
