@@ -28,7 +28,8 @@ function validationDetails(issues: TypeBoxIssue[]) {
   const fieldErrors: Record<string, string[]> = {}
   for (const i of issues) {
     const field = i.path.split('/').filter(Boolean)[0]
-    const text = i.summary || i.message
+    // Elysia coerces integer query parameters through a union; say what it means.
+    const text = /should be one of: 'integer'/.test(i.summary ?? '') ? `${field} must be an integer` : i.summary || i.message
     if (!field) formErrors.push(text)
     else (fieldErrors[field] ??= []).includes(text) || fieldErrors[field]!.push(text)
   }
@@ -39,7 +40,18 @@ function validationDetails(issues: TypeBoxIssue[]) {
 export function buildApp(ctx: AppContext) {
   let spec: object | undefined
   let self: AnyElysia | undefined
-  const app = new Elysia()
+  // normalize 'typebox': check types first, then drop unknown keys. (Elysia's default mirror mode
+  // turned a wrong-typed optional object such as `settings: "str"` into `{}` and let it pass.)
+  const app = new Elysia({ normalize: 'typebox' })
+    // The outer handler already parsed and checked the body (http/hygiene.ts), whatever its
+    // Content-Type; every route gets that value.
+    .onParse({ as: 'global' }, ({ request }) => {
+      const meta = getMeta(request)
+      return meta.rawBody ? meta.body : {}
+    })
+    // Declares the bodies JSON for the OpenAPI generator, which documents a route's content types
+    // from its named parsers. It never runs: the hook above always answers.
+    .onParse({ as: 'global' }, { fn: 'json' } as unknown as () => unknown)
     .onTransform({ as: 'global' }, ({ request, route }) => {
       getMeta(request).route = route
     })
@@ -58,9 +70,18 @@ export function buildApp(ctx: AppContext) {
         case 'INVALID_COOKIE_SIGNATURE':
         case 'INVALID_FILE_TYPE':
           return renderError(new ApiError('VALIDATION_ERROR', 'Invalid request'))
-        default:
-          ctx.log.error({ err: error, route: getMeta(request).route }, 'unhandled error')
-          return internalError()
+        default: {
+          const meta = getMeta(request)
+          // A data exception from Postgres (SQLSTATE class 22) is input the checks above let
+          // through: the client's fault, answered 400, and logged so the gap gets closed.
+          const sqlState = (error as { code?: unknown })?.code
+          if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+            ctx.log.warn({ err: error, route: meta.route }, 'input rejected by the database')
+            return renderError(new ApiError('VALIDATION_ERROR', 'Invalid request: a value could not be stored'))
+          }
+          ctx.log.error({ err: error, route: meta.route }, 'unhandled error')
+          return internalError(meta.requestId)
+        }
       }
     })
     .use(systemRoutes(ctx))

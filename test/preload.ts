@@ -1,2 +1,9 @@
+import { setDefaultTimeout } from 'bun:test'
+
 // Tests are quiet unless asked otherwise (LOG_LEVEL=info bun test).
 process.env.LOG_LEVEL ??= 'silent'
+
+// Integration tests start real servers and databases; on a busy 2-core machine (CI, or another
+// suite running beside this one) bun's default 5 s per test is not enough to start one. Nothing
+// here measures speed: a test that needs more than this is hung, not slow.
+setDefaultTimeout(60_000)

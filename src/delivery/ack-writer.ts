@@ -1,4 +1,5 @@
 import type { RawSql } from '../db/client.ts'
+import { runIsolated } from '../db/isolate.ts'
 import type { Logger } from '../lib/log.ts'
 import type { Backlog } from '../limits/backlog.ts'
 
@@ -32,22 +33,28 @@ export class AckWriter {
     while (this.queue.length > 0) {
       const batch = this.queue
       this.queue = []
-      try {
-        const rows = await this.sql.query<{ recipient_id: string }>(
-          // LATERAL + LIMIT: one unique-index probe per ack, never a scan of envelopes.
-          `UPDATE envelopes e SET status = 1, delivered_at = now()
-           FROM (SELECT x.position FROM unnest($1::text[], $2::text[]) AS v(r, m)
-                 CROSS JOIN LATERAL (SELECT position FROM envelopes
-                                     WHERE message_id = v.m AND recipient_id = v.r AND status = 0 LIMIT 1) x) AS t
-           WHERE e.position = t.position AND e.status = 0
-           RETURNING e.recipient_id`,
-          [batch.map((b) => b.recipientId), batch.map((b) => b.messageId)],
-        )
-        for (const r of rows) this.backlog.release(r.recipient_id)
-      } catch (err) {
-        this.log.warn({ err, n: batch.length }, 'ack flush failed; envelopes stay stored and will be offered again')
-      }
+      // One agent's bad ack must not drop everyone else's: a failing flush is split (db/isolate.ts).
+      const outcomes = await runIsolated(batch, (part) => this.flushAcks(part), {
+        onFailure: (err, n, action) => this.log.warn({ err: (err as Error)?.message, n, action }, 'ack flush failed; unwritten envelopes stay stored and will be offered again'),
+      })
+      for (const o of outcomes) if (o.ok && o.value) this.backlog.release(o.value)
     }
     this.flushing = null
+  }
+
+  /** One UPDATE for a batch of acks; per ack, the recipient whose envelope moved (or null). */
+  private async flushAcks(batch: { recipientId: string; messageId: string }[]): Promise<(string | null)[]> {
+    const rows = await this.sql.query<{ ord: number }>(
+      // LATERAL + LIMIT: one unique-index probe per ack, never a scan of envelopes.
+      `UPDATE envelopes e SET status = 1, delivered_at = now()
+       FROM (SELECT v.ord, x.position FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS v(r, m, ord)
+             CROSS JOIN LATERAL (SELECT position FROM envelopes
+                                 WHERE message_id = v.m AND recipient_id = v.r AND status = 0 LIMIT 1) x) AS t
+       WHERE e.position = t.position AND e.status = 0
+       RETURNING t.ord`,
+      [batch.map((b) => b.recipientId), batch.map((b) => b.messageId)],
+    )
+    const moved = new Set(rows.map((r) => Number(r.ord)))
+    return batch.map((b, i) => (moved.has(i + 1) ? b.recipientId : null))
   }
 }

@@ -4,21 +4,52 @@ import type { AppContext } from '../context.ts'
 import { requestScope } from '../lib/log.ts'
 import { clientIp } from '../limits/ip.ts'
 import { applyCors, preflight } from './cors.ts'
+import { ApiError } from './errors.ts'
+import { checkQuery, cleanPath, MAX_JSON_BODY_BYTES, parseJsonBody } from './hygiene.ts'
 import { withIdempotency } from './idempotency.ts'
 import { internalError, renderError } from './render.ts'
-import { setMeta } from './request-meta.ts'
+import { setMeta, type RequestMeta } from './request-meta.ts'
 
-/** Path of a request URL without allocating a URL object. */
-export function pathOf(url: string): string {
+/** Origin, path and raw query of a request URL, without allocating a URL object. */
+function splitUrl(url: string): { origin: string; path: string; query: string } {
   const start = url.indexOf('/', url.indexOf('//') + 2)
-  if (start < 0) return '/'
+  if (start < 0) return { origin: url, path: '/', query: '' }
   const q = url.indexOf('?', start)
-  return q < 0 ? url.slice(start) : url.slice(start, q)
+  return q < 0
+    ? { origin: url.slice(0, start), path: url.slice(start), query: '' }
+    : { origin: url.slice(0, start), path: url.slice(start, q), query: url.slice(q + 1) }
+}
+
+/** Path of a request URL. */
+export const pathOf = (url: string): string => splitUrl(url).path
+
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * Read, size-check and parse the body as JSON into `meta`, before any route runs. Returns the
+ * error to answer with, if any.
+ */
+async function readBody(req: Request, meta: RequestMeta): Promise<ApiError | null> {
+  const declared = Number(req.headers.get('content-length') ?? 0)
+  if (declared > MAX_JSON_BODY_BYTES) return new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds ${MAX_JSON_BODY_BYTES} bytes`)
+  let bytes: Uint8Array
+  try {
+    bytes = new Uint8Array(await req.arrayBuffer())
+  } catch {
+    // The stream broke or passed the server's body limit.
+    return new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds ${MAX_JSON_BODY_BYTES} bytes`)
+  }
+  const parsed = parseJsonBody(bytes)
+  if (parsed instanceof ApiError) return parsed
+  meta.rawBody = bytes
+  meta.body = parsed
+  return null
 }
 
 /**
  * The outermost HTTP layer, around the Elysia app: request id (echoed when ≤128 chars, else a
- * UUID), client IP (X-Forwarded-For only from TRUSTED_PROXIES), CORS, Idempotency-Key, the
+ * UUID), client IP (X-Forwarded-For only from TRUSTED_PROXIES), input hygiene (http/hygiene.ts:
+ * query strings, path segments and the JSON body, before any route), CORS, Idempotency-Key, the
  * last-resort 500 envelope, and one log line per request.
  */
 export function createHttpHandler(ctx: AppContext, app: App) {
@@ -28,24 +59,36 @@ export function createHttpHandler(ctx: AppContext, app: App) {
     const incoming = req.headers.get('x-request-id')
     const requestId = incoming && incoming.length <= 128 ? incoming : crypto.randomUUID()
     const socketIp = server.requestIP(req)?.address ?? 'unknown'
-    const meta = { requestId, ip: clientIp(socketIp, req.headers.get('x-forwarded-for'), ctx.config.trustedProxies), startedAt }
-    setMeta(req, meta)
-    const path = pathOf(req.url)
+    const meta: RequestMeta = { requestId, ip: clientIp(socketIp, req.headers.get('x-forwarded-for'), ctx.config.trustedProxies), startedAt }
+    const url = splitUrl(req.url)
+    const path = url.path
     return requestScope.run({ requestId }, async () => {
       let res: Response
       try {
-        res = req.method === 'OPTIONS' ? preflight() : await withIdempotency(ctx, req, path, handle, renderError)
+        res = req.method === 'OPTIONS' ? preflight() : await dispatch(req, url, meta)
       } catch (err) {
         ctx.log.error({ err }, 'request failed outside the router')
-        res = internalError()
+        res = internalError(requestId)
       }
       applyCors(res.headers)
       res.headers.set('X-Request-Id', requestId)
       const ms = performance.now() - startedAt
       if (ctx.log.isLevelEnabled('info')) {
-        ctx.log.info({ method: req.method, path, route: (meta as { route?: string }).route, status: res.status, duration_ms: Math.round(ms * 100) / 100 }, 'request')
+        ctx.log.info({ method: req.method, path, route: meta.route, status: res.status, duration_ms: Math.round(ms * 100) / 100 }, 'request')
       }
       return res
     })
+  }
+
+  async function dispatch(req: Request, { origin, path, query }: ReturnType<typeof splitUrl>, meta: RequestMeta): Promise<Response> {
+    const bad = checkQuery(query) ?? (BODYLESS.has(req.method) ? null : await readBody(req, meta))
+    if (bad) return renderError(bad)
+    const cleaned = cleanPath(path)
+    if (cleaned !== null) {
+      // The body is already in `meta`; the route never reads the request stream again.
+      req = new Request(origin + cleaned + (query ? `?${query}` : ''), { method: req.method, headers: req.headers })
+    }
+    setMeta(req, meta)
+    return withIdempotency(ctx, req, cleaned ?? path, handle, renderError)
   }
 }

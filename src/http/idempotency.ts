@@ -29,10 +29,9 @@ export async function withIdempotency(
   if (!agent) return handle(req) // unauthenticated: the route answers 401 (or is a public route)
   if (!KEY_RE.test(key)) return renderError(fail('IDEMPOTENCY_KEY_INVALID'))
 
-  const raw = await req.clone().arrayBuffer()
-  const fingerprint = sha256Hex(
-    Buffer.concat([Buffer.from(`${req.method}\0${path}\0`), Buffer.from(raw)]),
-  )
+  // The outer handler read the raw body once (http/handler.ts); the fingerprint covers those bytes.
+  const raw = getMeta(req).rawBody ?? new Uint8Array(0)
+  const fingerprint = sha256Hex(Buffer.concat([Buffer.from(`${req.method}\0${path}\0`), raw]))
   let claim
   try {
     claim = await ctx.idempotency.claim(agent.id, key, fingerprint)

@@ -11,4 +11,6 @@ export function renderError(e: ApiError): Response {
   return jsonResponse(e.status, e.body(), e.headers)
 }
 
-export const internalError = () => renderError(new ApiError('INTERNAL_ERROR'))
+/** 500 with the request id, so a client's report can be matched to the one log line with the stack. */
+export const internalError = (requestId?: string) =>
+  renderError(new ApiError('INTERNAL_ERROR', undefined, requestId ? { request_id: requestId } : undefined))

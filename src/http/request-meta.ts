@@ -8,6 +8,10 @@ export interface RequestMeta {
   /** Set once the request is authenticated, so later stages do not look the key up again. */
   agent?: AgentRecord
   route?: string
+  /** The raw body bytes (read once by the outer handler; the Idempotency-Key fingerprint uses them). */
+  rawBody?: Uint8Array
+  /** The body parsed as JSON and checked by http/hygiene.ts; Elysia's parse hook hands it to the route. */
+  body?: unknown
 }
 
 const metas = new WeakMap<Request, RequestMeta>()

@@ -1,4 +1,5 @@
 import type { AppContext } from '../context.ts'
+import { findBadValue } from '../http/hygiene.ts'
 import { membership } from '../modules/conversations/membership.ts'
 import { markReadThrough } from '../modules/messages/queries.ts'
 import { PRESENCE, type PresenceStatus } from '../modules/presence/service.ts'
@@ -17,7 +18,9 @@ export async function handleClientFrame(ctx: AppContext, ws: AgentSocket, raw: s
   } catch {
     return
   }
-  if (!frame || typeof frame !== 'object') return
+  // Frames with strings Postgres cannot store (U+0000, lone surrogates) are ignored like any
+  // other malformed frame: they reach shared batched statements (acks) otherwise.
+  if (!frame || typeof frame !== 'object' || findBadValue(frame)) return
   const me = ws.data.agentId!
   const payload = frame.payload && typeof frame.payload === 'object' ? frame.payload : {}
   switch (frame.type) {

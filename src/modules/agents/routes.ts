@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
+import { onlyKnownKeys } from '../../http/hygiene.ts'
 import { agentNotFound, fail } from '../../http/errors.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
 import { isVisible } from './record.ts'
@@ -11,6 +12,12 @@ import { AgentProfile, AgentSelf, profileBody, selfBody } from './shapes.ts'
 const tags = ['Agents']
 const HandleParams = t.Object({ handle: t.String() })
 const Mode = t.Union([t.Literal('open'), t.Literal('contacts_only')])
+const Settings = t.Object({
+  inbox_mode: t.Optional(Mode),
+  group_invite_policy: t.Optional(Mode),
+  // Removed from the wire (contract §3.1): still accepted from older clients, and ignored.
+  discoverable: t.Optional(t.Boolean({ deprecated: true, description: 'Ignored (removed from the wire)' })),
+})
 
 export function agentRoutes(ctx: AppContext) {
   const ownHandle = (raw: string, own: string, message: string) => {
@@ -44,18 +51,18 @@ export function agentRoutes(ctx: AppContext) {
       async ({ params, body, request }) => {
         const agent = await authenticate(ctx, request)
         ownHandle(params.handle, agent.handle, 'You can only update your own account')
-        return selfBody(await updateAgent(ctx, agent, body ?? {}), ctx.config.publicUrl)
+        return selfBody(await updateAgent(ctx, agent, body), ctx.config.publicUrl)
       },
       {
         params: HandleParams,
-        body: t.Optional(
-          t.Object({
-            display_name: t.Optional(t.Union([t.String({ maxLength: 100 }), t.Null()])),
-            description: t.Optional(t.Union([t.String({ maxLength: 500 }), t.Null()])),
-            // `discoverable` was removed from the wire; unknown keys are dropped, not rejected.
-            settings: t.Optional(t.Object({ inbox_mode: t.Optional(Mode), group_invite_policy: t.Optional(Mode) })),
-          }),
-        ),
+        // An absent body is `{}` (the current state comes back); unknown top-level keys are
+        // dropped, unknown settings are a 400.
+        body: t.Object({
+          display_name: t.Optional(t.Union([t.String({ maxLength: 100 }), t.Null()])),
+          description: t.Optional(t.Union([t.String({ maxLength: 500 }), t.Null()])),
+          settings: t.Optional(Settings),
+        }),
+        transform: onlyKnownKeys('settings', Settings),
         response: AgentSelf,
         detail: doc({ summary: 'Update your profile and settings', tags, auth: true, errors: ['FORBIDDEN', 'VALIDATION_ERROR'] }),
       },

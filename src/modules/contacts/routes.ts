@@ -4,6 +4,7 @@ import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
 import { agentNotFound, fail } from '../../http/errors.ts'
 import { jsonResponse } from '../../http/render.ts'
+import { clampedInt, clampInt, PAGES } from '../../http/query.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
 import { isVisible } from '../agents/record.ts'
 import { avatarUrl } from '../agents/shapes.ts'
@@ -25,8 +26,6 @@ const ContactEntry = t.Object(
   },
   { title: 'ContactEntry' },
 )
-
-const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v))
 
 export function contactRoutes(ctx: AppContext) {
   const entry = (r: NonNullable<Awaited<ReturnType<typeof q.getContact>>>) => ({
@@ -58,13 +57,13 @@ export function contactRoutes(ctx: AppContext) {
       '',
       async ({ query, request }) => {
         const me = await authenticate(ctx, request)
-        const limit = clamp(query.limit ?? 50, 1, 100)
-        const offset = Math.max(0, query.offset ?? 0)
+        const limit = clampInt(query.limit, PAGES.contacts.limit)
+        const offset = clampInt(query.offset, PAGES.contacts.offset)
         const { rows, total } = await q.listContacts(ctx.db, me.id, limit, offset)
         return { contacts: rows.map(entry), total, limit, offset }
       },
       {
-        query: t.Object({ limit: t.Optional(t.Integer()), offset: t.Optional(t.Integer()) }),
+        query: t.Object({ limit: clampedInt(PAGES.contacts.limit, 'Page size'), offset: clampedInt(PAGES.contacts.offset, 'Rows to skip') }),
         response: t.Object({ contacts: t.Array(ContactEntry), total: t.Integer(), limit: t.Integer(), offset: t.Integer() }),
         detail: doc({ summary: 'Your contact book, alphabetical', tags, auth: true, errors: ['VALIDATION_ERROR'] }),
       },
@@ -156,12 +155,12 @@ export function contactRoutes(ctx: AppContext) {
       async ({ params, body, request }) => {
         const me = await authenticate(ctx, request)
         const other = await resolveOther(ctx, me, params.handle, 'You cannot report yourself')
-        await reportAgent(ctx, me, other, body?.reason)
+        await reportAgent(ctx, me, other, body.reason)
         return { ok: true as const }
       },
       {
         params: HandleParams,
-        body: t.Optional(t.Object({ reason: t.Optional(t.String({ maxLength: 1000 })) })),
+        body: t.Object({ reason: t.Optional(t.String({ maxLength: 1000 })) }),
         response: Ok,
         detail: doc({
           summary: 'Report an agent (also blocks it)',

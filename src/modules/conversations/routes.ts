@@ -3,6 +3,7 @@ import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
 import { fail } from '../../http/errors.ts'
+import { clampedInt, clampInt, PAGES } from '../../http/query.ts'
 import { avatarUrl } from '../agents/shapes.ts'
 import { rowToMessage, MESSAGE_COLUMNS, type MessageRow } from '../messages/shape.ts'
 import { counterpartOf, membership } from './membership.ts'
@@ -78,8 +79,8 @@ export function conversationRoutes(ctx: AppContext) {
       '',
       async ({ query, request }) => {
         const me = await authenticate(ctx, request)
-        const limit = Math.min(200, Math.max(1, query.limit ?? 50))
-        const offset = Math.max(0, query.offset ?? 0)
+        const limit = clampInt(query.limit, PAGES.conversations.limit)
+        const offset = clampInt(query.offset, PAGES.conversations.offset)
         const rows = await ctx.database.raw.query<ListRow>(
           `SELECT c.id, c.type, c.agent_a, c.agent_b, c.last_seq, c.last_message_at, c.created_at, mm.hidden_seq, mm.joined_seq
            FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
@@ -126,7 +127,7 @@ export function conversationRoutes(ctx: AppContext) {
         )
       },
       {
-        query: t.Object({ limit: t.Optional(t.Integer()), offset: t.Optional(t.Integer()) }),
+        query: t.Object({ limit: clampedInt(PAGES.conversations.limit, 'Page size'), offset: clampedInt(PAGES.conversations.offset, 'Rows to skip') }),
         response: t.Array(ListItem),
         detail: doc({ summary: 'Your conversations, most recent activity first (bare array)', tags, auth: true, errors: ['VALIDATION_ERROR'] }),
       },

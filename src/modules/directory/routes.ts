@@ -5,12 +5,12 @@ import { agents, contacts } from '../../db/schema.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
 import { fail, rateLimited } from '../../http/errors.ts'
+import { clampedInt, clampInt, PAGES } from '../../http/query.ts'
 
 /** Directory limits (contract §4, §17). */
-export const DIRECTORY = { perMinute: 60, perDay: 1000, maxOffset: 10_000, defaultLimit: 20, maxLimit: 50 } as const
+export const DIRECTORY = { perMinute: 60, perDay: 1000 } as const
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
-const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v))
 
 const Entry = t.Object({
   handle: t.String(),
@@ -33,8 +33,8 @@ export function directoryRoutes(ctx: AppContext) {
       const day = await ctx.counters.rolling(`dir:d:${me.id}`, DIRECTORY.perDay, 86_400_000)
       if (!day.allowed) throw rateLimited(day.retryAfterMs, 'Directory search limit reached (1000/day)')
 
-      const limit = clamp(query.limit ?? DIRECTORY.defaultLimit, 1, DIRECTORY.maxLimit)
-      const offset = clamp(query.offset ?? 0, 0, DIRECTORY.maxOffset)
+      const limit = clampInt(query.limit, PAGES.directory.limit)
+      const offset = clampInt(query.offset, PAGES.directory.offset)
       const where = and(like(agents.handle, `${escapeLike(q)}%`), inArray(agents.status, ['active', 'restricted']))
       const [rows, [total]] = await Promise.all([
         ctx.db
@@ -68,8 +68,8 @@ export function directoryRoutes(ctx: AppContext) {
     {
       query: t.Object({
         q: t.Optional(t.String()),
-        limit: t.Optional(t.Integer()),
-        offset: t.Optional(t.Integer()),
+        limit: clampedInt(PAGES.directory.limit, 'Page size'),
+        offset: clampedInt(PAGES.directory.offset, 'Rows to skip'),
       }),
       response: t.Object({ agents: t.Array(Entry), total: t.Integer(), limit: t.Integer(), offset: t.Integer() }),
       detail: doc({

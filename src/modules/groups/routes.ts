@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
+import { onlyKnownKeys } from '../../http/hygiene.ts'
 import { fail } from '../../http/errors.ts'
 import { jsonResponse } from '../../http/render.ts'
 import {
@@ -56,6 +57,8 @@ const Invitation = t.Object(
 )
 const Message = t.Object({ message: t.String() })
 const IdParams = t.Object({ id: t.String() })
+/** Group settings a client may send; only admins invite (contract §10.2). */
+const GroupSettings = t.Object({ who_can_invite: t.Optional(t.Literal('admin')) })
 const MemberParams = t.Object({ id: t.String(), handle: t.String() })
 const idem = ['IDEMPOTENCY_KEY_INVALID', 'IDEMPOTENCY_KEY_CONFLICT', 'IDEMPOTENT_IN_PROGRESS'] as const
 const gone = ['GROUP_NOT_FOUND', 'GROUP_DELETED'] as const
@@ -93,8 +96,9 @@ export function groupRoutes(ctx: AppContext) {
             description: t.Optional(t.Union([t.String({ maxLength: 500 }), t.Null()])),
             avatar_url: t.Optional(t.Union([t.String({ format: 'uri' }), t.Null()])),
             member_handles: t.Optional(t.Array(t.String())),
-            settings: t.Optional(t.Object({ who_can_invite: t.Optional(t.Literal('admin')) })),
+            settings: t.Optional(GroupSettings),
           }),
+          transform: onlyKnownKeys('settings', GroupSettings),
           response: { 201: t.Object({ group: GroupDetail, add_results: t.Array(AddResult) }) },
           detail: doc({ summary: 'Create a group; listed handles receive invites', tags, auth: true, errors: ['VALIDATION_ERROR', 'RATE_LIMITED', ...idem] }),
         },
@@ -114,8 +118,9 @@ export function groupRoutes(ctx: AppContext) {
           name: t.Optional(t.String({ minLength: 1, maxLength: 100 })),
           description: t.Optional(t.Union([t.String({ maxLength: 500 }), t.Null()])),
           avatar_url: t.Optional(t.Union([t.String({ format: 'uri' }), t.Null()])),
-          settings: t.Optional(t.Object({ who_can_invite: t.Optional(t.Literal('admin')) })),
+          settings: t.Optional(GroupSettings),
         }),
+        transform: onlyKnownKeys('settings', GroupSettings),
         response: GroupDetail,
         detail: doc({ summary: 'Update a group (admins); one system message per changed field', tags, auth: true, errors: ['VALIDATION_ERROR', 'FORBIDDEN', ...gone, ...idem] }),
       })

@@ -4,6 +4,7 @@ import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
 import { fail } from '../../http/errors.ts'
 import { jsonResponse } from '../../http/render.ts'
+import { clampedInt, clampInt, PAGES, seqCursor, seqValue } from '../../http/query.ts'
 import { membership } from '../conversations/membership.ts'
 import { historyPage, hideMessage, markRead, messageById, type Cursor } from './queries.ts'
 import { MessageSchema, publicMessage } from './shape.ts'
@@ -24,12 +25,6 @@ const SendBody = t.Object({
   metadata: t.Optional(t.Record(t.String(), t.Unknown())),
 })
 
-/** A cursor query parameter: a non-negative integer, or a 400. */
-function seqParam(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined
-  if (!/^\d+$/.test(v)) throw fail('VALIDATION_ERROR', `${name} must be a non-negative integer`)
-  return Number(v)
-}
 
 export function messageRoutes(ctx: AppContext) {
   return new Elysia({ name: 'messages', prefix: '/v1/messages' })
@@ -70,14 +65,13 @@ export function messageRoutes(ctx: AppContext) {
       '/:conversation_id',
       async ({ params, query, request }) => {
         const me = await authenticate(ctx, request)
-        const before = seqParam(query.before_seq, 'before_seq')
-        const after = seqParam(query.after_seq, 'after_seq')
+        const before = seqValue(query.before_seq, 'before_seq')
+        const after = seqValue(query.after_seq, 'after_seq')
         const around = query.around_message_id
         if ([before, after, around].filter((v) => v !== undefined).length > 1) {
           throw fail('VALIDATION_ERROR', 'before_seq and after_seq are mutually exclusive')
         }
-        const limitRaw = seqParam(query.limit, 'limit')
-        const limit = Math.min(200, Math.max(1, limitRaw ?? 50))
+        const limit = clampInt(query.limit, PAGES.history.limit)
         await ctx.conversations.gate(params.conversation_id, me.id)
         const mem = await membership(ctx.database.raw, params.conversation_id, me.id)
         if (!mem || !mem.active) throw fail('CONVERSATION_NOT_FOUND')
@@ -94,9 +88,9 @@ export function messageRoutes(ctx: AppContext) {
       {
         params: t.Object({ conversation_id: t.String() }),
         query: t.Object({
-          limit: t.Optional(t.String()),
-          before_seq: t.Optional(t.String()),
-          after_seq: t.Optional(t.String()),
+          limit: clampedInt(PAGES.history.limit, 'Page size'),
+          before_seq: seqCursor('Rows with seq below this, newest first'),
+          after_seq: seqCursor('Rows with seq above this, oldest first'),
           around_message_id: t.Optional(t.String()),
         }),
         response: t.Array(MessageSchema),

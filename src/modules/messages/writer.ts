@@ -1,4 +1,5 @@
 import type { Database, RawSql } from '../../db/client.ts'
+import { runIsolated, TRANSIENT } from '../../db/isolate.ts'
 import type { Logger } from '../../lib/log.ts'
 import { rowToMessage, type MessageRow, type StoredMessage } from './shape.ts'
 
@@ -32,7 +33,7 @@ interface Pending {
 
 // Deadlocks, serialisation failures, and a duplicate client_msg_id committed by another flush or
 // process between the replay check and the insert (the retry then sees it as a replay).
-const RETRYABLE = new Set(['40P01', '40001', '23505'])
+const RETRYABLE = new Set([...TRANSIENT, '23505'])
 const MAX_BATCH = 1000
 
 /**
@@ -81,24 +82,22 @@ export class MessageWriter {
     }
   }
 
+  /** One statement per flush; a failing job is isolated (db/isolate.ts) so it never fails the others. */
   private async flush(batch: Pending[]): Promise<void> {
-    const jobs = batch.map((p) => p.job)
-    const needsTx = jobs.some((j) => j.establish)
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const results = needsTx
-          ? await this.database.transaction((q) => writeBatch(q, jobs))
-          : await writeBatch(this.database.raw, jobs)
-        batch.forEach((p, i) => p.resolve(results[i]!))
-        return
-      } catch (err) {
-        const code = (err as { code?: string })?.code ?? (err as { cause?: { code?: string } })?.cause?.code
-        if (attempt < 4 && code && RETRYABLE.has(code)) continue
-        this.log.error({ err, n: batch.length }, 'message batch failed')
-        for (const p of batch) p.reject(err)
-        return
-      }
-    }
+    const outcomes = await runIsolated(
+      batch.map((p) => p.job),
+      (jobs) => (jobs.some((j) => j.establish) ? this.database.transaction((q) => writeBatch(q, jobs)) : writeBatch(this.database.raw, jobs)),
+      {
+        retryable: RETRYABLE,
+        // The route that gets a job's error logs it once; here only what happened to the batch.
+        onFailure: (err, n, action) => this.log.warn({ err: (err as Error)?.message, code: (err as { code?: string })?.code, n, action }, 'message batch failed'),
+      },
+    )
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!
+      if (o.ok) p.resolve(o.value)
+      else p.reject(o.error)
+    })
   }
 }
 

@@ -3,11 +3,11 @@ import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
 import { fail } from '../../http/errors.ts'
+import { clampedInt, clampInt, PAGES } from '../../http/query.ts'
 import { positionFromDeliveryId } from '../../lib/ids.ts'
 import { MessageSchema } from '../messages/shape.ts'
 import { ackThrough, storedRows } from './queries.ts'
 
-export const SYNC = { defaultLimit: 200, maxLimit: 500 } as const
 const tags = ['Sync']
 
 export function syncRoutes(ctx: AppContext) {
@@ -16,12 +16,7 @@ export function syncRoutes(ctx: AppContext) {
       '/sync',
       async ({ query, request }) => {
         const me = await authenticate(ctx, request)
-        let limit: number = SYNC.defaultLimit
-        if (query.limit !== undefined) {
-          const n = Number(query.limit)
-          if (!Number.isInteger(n) || n < 1) throw fail('VALIDATION_ERROR', 'limit must be a positive integer')
-          limit = Math.min(n, SYNC.maxLimit)
-        }
+        const limit = clampInt(query.limit, PAGES.sync.limit)
         if (me.pausedByOwner === 'full') return []
         // A malformed or foreign cursor is not an error: it simply matches nothing of the caller's.
         let after = 0n
@@ -34,7 +29,7 @@ export function syncRoutes(ctx: AppContext) {
         return rows.map(({ position: _p, ...row }) => row)
       },
       {
-        query: t.Object({ after: t.Optional(t.String()), limit: t.Optional(t.String()) }),
+        query: t.Object({ after: t.Optional(t.String()), limit: clampedInt(PAGES.sync.limit, 'Page size') }),
         response: t.Array(MessageSchema),
         detail: doc({
           summary: 'Undelivered envelopes, oldest first (bare array); non-destructive',
@@ -48,7 +43,7 @@ export function syncRoutes(ctx: AppContext) {
       '/sync/ack',
       async ({ body, request }) => {
         const me = await authenticate(ctx, request)
-        const cursor = body?.last_delivery_id
+        const cursor = body.last_delivery_id
         if (typeof cursor !== 'string' || cursor.length === 0) throw fail('VALIDATION_ERROR', 'last_delivery_id is required')
         if (me.pausedByOwner === 'full') return { acked: 0 }
         const p = positionFromDeliveryId(cursor)
@@ -56,7 +51,7 @@ export function syncRoutes(ctx: AppContext) {
         return { acked: await ackThrough(ctx, me.id, p) }
       },
       {
-        body: t.Optional(t.Object({ last_delivery_id: t.Optional(t.Unknown()) })),
+        body: t.Object({ last_delivery_id: t.Optional(t.Unknown()) }),
         response: t.Object({ acked: t.Integer() }),
         detail: doc({
           summary: 'Mark every stored envelope up to the cursor delivered (positional)',
