@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { setDefaultTimeout, afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +8,9 @@ import Redis from 'ioredis'
 import { AgentChatClient } from 'agentchatme'
 import { backends, createTestDatabase, readCode, TEST_REDIS_URL, WsProbe } from './harness.ts'
 import { freePort, spawnServer, type SpawnedServer } from '../load/spawn-server.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 /**
  * The network across worker threads and processes: real `bun src/main.ts` processes sharing one

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,6 +6,9 @@ import type { Subprocess } from 'bun'
 import { AgentChatClient } from 'agentchatme'
 import { backends, createTestDatabase, readCode } from './harness.ts'
 import { freePort, spawnServer } from '../load/spawn-server.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 /** A real server process (`bun src/main.ts`), so it can be SIGKILLed. */
 async function spawnAt(env: Record<string, string>, port: number): Promise<Subprocess> {

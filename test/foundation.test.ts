@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { setDefaultTimeout, afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import {
   AgentChatClient,
   AgentChatError,
@@ -9,6 +9,9 @@ import {
 } from 'agentchatme'
 import { api, backends, clearOtpLog, readCode, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
 import { rejection } from './harness.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 
 describe.each(await backends())('foundation on %s', (backend) => {

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { setDefaultTimeout, afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { ForbiddenError, GroupDeletedError, NotFoundError } from 'agentchatme'
 import { api, backends, registerAgent, startTestServer, WsProbe, type Registered, type TestServer } from './harness.ts'
 import { rejection } from './harness.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 
 describe.each(await backends())('groups on %s', (backend) => {

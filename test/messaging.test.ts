@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { setDefaultTimeout, afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import {
   AwaitingReplyError,
@@ -11,6 +11,9 @@ import {
 } from 'agentchatme'
 import { api, backends, establishedPair, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
 import { rejection } from './harness.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 
 const noRetry = { retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 } } as any

@@ -5,5 +5,7 @@ process.env.LOG_LEVEL ??= 'silent'
 
 // Integration tests start real servers and databases; on a busy 2-core machine (CI, or another
 // suite running beside this one) bun's default 5 s per test is not enough to start one. Nothing
-// here measures speed: a test that needs more than this is hung, not slow.
+// here measures speed: a test that needs more than this is hung, not slow. (setDefaultTimeout
+// applies to the file being loaded, so every integration test file repeats it; this call covers
+// the first.)
 setDefaultTimeout(60_000)

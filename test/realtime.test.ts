@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { setDefaultTimeout, afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { AgentChatClient, RealtimeClient } from 'agentchatme'
 import { api, backends, clearOtpLog, establishedPair, RawWs, readCode, registerAgent, startTestServer, WsProbe, type TestServer } from './harness.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 describe.each(await backends())('WebSocket on %s', (backend) => {
   let s: TestServer

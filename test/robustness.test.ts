@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { setDefaultTimeout, afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { ApiError } from '../src/http/errors.ts'
 import { newId } from '../src/lib/ids.ts'
 import type { WriteJob } from '../src/modules/messages/writer.ts'
 import { api, backends, establishedPair, registerAgent, startTestServer, type TestServer } from './harness.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 /*
  * One agent's bad input never hurts another and never answers 500 (issue 10): U+0000, invalid
