@@ -21,6 +21,12 @@ import { freePort, spawnServer } from '../load/spawn-server.ts'
 import { parseArgs, pct, round, rssOf } from './lib.ts'
 
 const args = parseArgs()
+if (args.has('embedded')) {
+  // The embedded default under a write flood, beside Postgres (bench/embedded.ts).
+  const { benchEmbedded } = await import('./embedded.ts')
+  await benchEmbedded()
+  process.exit(0)
+}
 const RATES = (args.get('rates') ?? '1000,2500,5000,7500,10000,12500,15000').split(',').map(Number)
 const SECONDS = Number(args.get('seconds') ?? 5)
 const PAIRS = Number(args.get('pairs') ?? 500)

@@ -13,16 +13,18 @@ export interface SpawnedServer {
  * Start `bun src/main.ts` as its own process (benchmarks, load suites and the tests that kill or
  * signal it) and wait until it answers. `flags` go to Bun (e.g. `--cpu-prof-md`).
  */
-export async function spawnServer(env: Record<string, string>, opts: { port?: number; flags?: string[]; quiet?: boolean } = {}): Promise<SpawnedServer> {
+export async function spawnServer(env: Record<string, string>, opts: { port?: number; flags?: string[]; quiet?: boolean; cwd?: string } = {}): Promise<SpawnedServer> {
   const port = opts.port ?? freePort()
   const proc = Bun.spawn(['bun', ...(opts.flags ?? []), 'src/main.ts'], {
-    cwd: join(import.meta.dir, '..'),
+    // `cwd`: another checkout of the server (before/after comparisons in one run).
+    cwd: opts.cwd ?? join(import.meta.dir, '..'),
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', IP_RATE_LIMITS: 'off', ...env },
     stdout: opts.quiet ? 'ignore' : 'inherit',
     stderr: 'inherit',
   })
   const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 200; i++) {
+  // Up to 30 s: a first embedded boot runs initdb.
+  for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`${url}/`)).ok) return { url, proc }
     } catch {}

@@ -25,15 +25,20 @@ interface TypeBoxIssue {
 /** Schema failures as zod's `flatten()` shape, which the original server sent. */
 function validationDetails(issues: TypeBoxIssue[]) {
   const formErrors: string[] = []
-  const fieldErrors: Record<string, string[]> = {}
+  // A Map, not an object literal: field names come from the client ("__proto__", "toString").
+  const fieldErrors = new Map<string, string[]>()
   for (const i of issues) {
     const field = i.path.split('/').filter(Boolean)[0]
     // Elysia coerces integer query parameters through a union; say what it means.
     const text = /should be one of: 'integer'/.test(i.summary ?? '') ? `${field} must be an integer` : i.summary || i.message
     if (!field) formErrors.push(text)
-    else (fieldErrors[field] ??= []).includes(text) || fieldErrors[field]!.push(text)
+    else {
+      const list = fieldErrors.get(field) ?? []
+      if (!list.includes(text)) list.push(text)
+      fieldErrors.set(field, list)
+    }
   }
-  return { formErrors, fieldErrors }
+  return { formErrors, fieldErrors: Object.fromEntries(fieldErrors) }
 }
 
 /** Builds the Elysia app: the OpenAPI generator, the error renderer and one plugin per API area. */

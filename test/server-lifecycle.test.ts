@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,6 +6,9 @@ import { AgentChatClient } from 'agentchatme'
 import { loadConfig } from '../src/config.ts'
 import { startServer } from '../src/boot.ts'
 import { api, backends, createTestDatabase, readCode, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(60_000)
 
 describe('embedded default', () => {
   test('data survives a restart on the same DATA_DIR', async () => {

@@ -75,31 +75,27 @@ export async function openDatabase(config: Config): Promise<Database> {
       },
     }
   }
-  const { PGlite } = await import('@electric-sql/pglite')
+  // The embedded default: PGlite in its own worker thread (src/db/pglite-worker.ts), because it
+  // executes statements synchronously on whichever thread calls it.
+  const { PgliteWorkerClient } = await import('./pglite-client.ts')
   const { drizzle } = await import('drizzle-orm/pglite')
-  const { migrate } = await import('drizzle-orm/pglite/migrator')
   const dir = join(config.dataDir, 'pglite')
   mkdirSync(dir, { recursive: true })
-  const client = new PGlite(dir)
-  await client.waitReady
-  const db = drizzle(client, { schema }) as unknown as Db
-  type Queryable = { query<R>(q: string, p?: unknown[]): Promise<{ rows: R[] }> }
-  const rawOf = (c: Queryable): RawSql => ({
-    query: async <T,>(text: string, params: unknown[] = []) => (await c.query<T>(text, params)).rows,
+  const client = await PgliteWorkerClient.open(dir)
+  const db = drizzle(client.drizzleClient(), { schema }) as unknown as Db
+  const rawOf = (tx: number): RawSql => ({
+    query: <T,>(text: string, params: unknown[] = []) => client.rows<T>(text, params, tx),
   })
   return {
     db,
     kind: 'pglite',
-    raw: rawOf(client),
-    transaction: <T,>(fn: (q: RawSql) => Promise<T>) => client.transaction((tx) => fn(rawOf(tx))) as Promise<T>,
+    raw: rawOf(0),
+    transaction: <T,>(fn: (q: RawSql) => Promise<T>) => client.transaction((tx) => fn(rawOf(tx))),
     rows: async (q, tx) => normalizeRows(await (tx ?? db).execute(q)),
-    ping: async () => {
-      await client.query('select 1')
-    },
+    ping: () => client.ping(),
     close: () => client.close(),
-    migrate: async () => {
-      await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS })
-    },
+    // The worker migrates with drizzle-orm/pglite's migrator on its own PGlite instance.
+    migrate: () => client.migrate(MIGRATIONS),
   }
 }
 
