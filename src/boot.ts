@@ -57,7 +57,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
   limitsRedis?.on('error', () => {})
   if (limitsRedis) await Promise.race([new Promise((r) => limitsRedis.once('ready', r)), Bun.sleep(2000)])
   const backlog = limitsRedis ? new RedisBacklog(limitsRedis, database.raw, log) : new BacklogCounter(database.raw)
-  const acks = new AckWriter(database.raw, backlog, log)
+  const acks = new AckWriter(database.raw, backlog, log, config.ackFlushMs)
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
   const push = new Push(realtime.registry, bus, acks, agents, origin)
   const relations = new Relations(database.raw, bus)
@@ -83,7 +83,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     sendRate: limitsRedis ? new RedisSendRate(limitsRedis, log) : new SendRateLimiter(),
     limitsRedis,
     backlog,
-    writer: new MessageWriter(database, log, config.writerConcurrency),
+    writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue),
     acks,
     realtime,
     push,

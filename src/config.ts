@@ -78,8 +78,18 @@ export const configFields = {
   ),
   WRITER_CONCURRENCY: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 32 })),
-    'Group-commit flushes of sends in flight at once per worker. Fewer means larger batches (cheaper for Postgres), more means less queueing.',
+    'Writer lanes per worker: every conversation hashes to one lane and each lane has one group-commit flush in flight, so no two flushes of a worker touch the same conversation. Fewer means larger batches (cheaper for Postgres), more means less queueing.',
     '4',
+  ),
+  WRITER_MAX_QUEUE: field(
+    T.Optional(T.Integer({ minimum: 1 })),
+    'Sends queued for the writer (per worker) beyond which a new send is refused at once with 503 `SERVICE_UNAVAILABLE` and `Retry-After: 1`, instead of waiting seconds behind the queue.',
+    '5000',
+  ),
+  ACK_FLUSH_MS: field(
+    T.Optional(T.Integer({ minimum: 0, maximum: 10_000 })),
+    'WebSocket acks (and legacy mark-on-write) are collected this long and applied as one cursor move per conversation and recipient. Longer means fewer writes; an ack not yet applied in a crash only means the message is offered again.',
+    '200',
   ),
   SHARDS: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
@@ -113,11 +123,13 @@ export interface Config {
   wsHeartbeatMs: number
   wsPongTimeoutMs: number
   writerConcurrency: number
+  writerMaxQueue: number
+  ackFlushMs: number
 }
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -159,6 +171,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsHeartbeatMs: e.WS_HEARTBEAT_MS ?? 30_000,
     wsPongTimeoutMs: e.WS_PONG_TIMEOUT_MS ?? 10_000,
     writerConcurrency: e.WRITER_CONCURRENCY ?? 4,
+    writerMaxQueue: e.WRITER_MAX_QUEUE ?? 5000,
+    ackFlushMs: e.ACK_FLUSH_MS ?? 200,
   }
 }
 

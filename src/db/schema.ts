@@ -6,9 +6,9 @@ import {
   index,
   integer,
   jsonb,
+  pgSequence,
   pgTable,
   primaryKey,
-  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -16,7 +16,7 @@ import {
 
 /*
  * Distribution-ready schema: every hot table is keyed by the column a distributed Postgres
- * (Citus) would shard it on — messages by conversation_id, envelopes by recipient_id, contacts,
+ * (Citus) would shard it on — messages and their members' delivery cursors by conversation_id, contacts,
  * blocks and the rest by the owning agent — and nothing on the send/delivery path needs a
  * foreign key or a join across those keys. Foreign keys are therefore deliberately absent.
  */
@@ -169,7 +169,14 @@ export const conversations = pgTable(
   ],
 )
 
-/** Participation: both agents of a direct conversation, every member of a group. */
+/**
+ * Participation: both agents of a direct conversation, every member of a group — and the
+ * member's delivery state, as cursors: every message addressed to the member (sent by someone
+ * else, at or after the join point) with `seq <= delivered_seq` is delivered, `<= read_seq` read.
+ * A message costs one row; an ack moves a cursor (contiguously; out-of-order acks wait in memory,
+ * see delivery/ack-writer.ts). Exceptions are rows of their own: messages read one by one
+ * (`message_reads`), members skipped at the backlog cap (`delivery_skips`), hides (`message_hides`).
+ */
 export const conversationMembers = pgTable(
   'conversation_members',
   {
@@ -183,9 +190,23 @@ export const conversationMembers = pgTable(
     leftAt: ts('left_at'),
     /** Conversation hidden by this member: messages up to `hidden_seq` stay masked. */
     hiddenSeq: bigint('hidden_seq', { mode: 'number' }),
+    /** Delivered through this seq (effective cursor: the greater of this and `joined_seq - 1`). */
+    deliveredSeq: bigint('delivered_seq', { mode: 'number' }).notNull().default(0),
+    /** When the delivered cursor last advanced. */
+    deliveredAt: ts('delivered_at'),
+    /** Read through this seq (never behind `delivered_seq` in effect: reading implies delivery). */
+    readSeq: bigint('read_seq', { mode: 'number' }).notNull().default(0),
+    readAt: ts('read_at'),
   },
   (t) => [primaryKey({ columns: [t.conversationId, t.agentId] }), index('conversation_members_agent_idx').on(t.agentId)],
 )
+
+/**
+ * A global, increasing position per message: sync's cursor (`del_` ids encode it) and the order
+ * of a recipient's inbox across conversations. Within a conversation it rises with `seq` (both
+ * are drawn in seq order while the conversation's row lock is held).
+ */
+export const messagePositions = pgSequence('messages_position_seq')
 
 export const messages = pgTable(
   'messages',
@@ -200,6 +221,7 @@ export const messages = pgTable(
     content: jsonb('content').notNull(),
     metadata: jsonb('metadata').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
+    position: bigint('position', { mode: 'number' }).notNull().default(sql`nextval('messages_position_seq')`),
   },
   (t) => [
     uniqueIndex('messages_conv_seq_uq').on(t.conversationId, t.seq),
@@ -207,29 +229,43 @@ export const messages = pgTable(
   ],
 )
 
-/**
- * One delivery envelope per recipient per message. `position` is the global, increasing cursor
- * that `del_` ids encode. status: 0 stored, 1 delivered, 2 read.
- */
-export const envelopes = pgTable(
-  'envelopes',
+/** A message read on its own (POST /v1/messages/:id/read) ahead of the member's read cursor. */
+export const messageReads = pgTable(
+  'message_reads',
   {
-    position: bigserial('position', { mode: 'bigint' }).primaryKey(),
-    recipientId: text('recipient_id').notNull(),
-    messageId: text('message_id').notNull(),
+    agentId: text('agent_id').notNull(),
     conversationId: text('conversation_id').notNull(),
     seq: bigint('seq', { mode: 'number' }).notNull(),
-    senderId: text('sender_id').notNull(),
-    status: smallint('status').notNull().default(0),
-    createdAt: ts('created_at').notNull().defaultNow(),
-    deliveredAt: ts('delivered_at'),
-    readAt: ts('read_at'),
+    readAt: ts('read_at').notNull().defaultNow(),
   },
-  (t) => [
-    index('envelopes_stored_idx').on(t.recipientId, t.position).where(sql`status = 0`),
-    uniqueIndex('envelopes_message_recipient_uq').on(t.messageId, t.recipientId),
-    index('envelopes_recipient_conv_idx').on(t.recipientId, t.conversationId, t.seq),
-  ],
+  (t) => [primaryKey({ columns: [t.agentId, t.conversationId, t.seq] })],
+)
+
+/**
+ * A message acknowledged ahead of the member's delivered cursor, kept once the gap below it has
+ * stayed open for a while (delivery/ack-writer.ts holds such acks in memory first, since most
+ * gaps close within a flush). Folded into the cursor and deleted when the cursor passes it.
+ */
+export const deliveryAcks = pgTable(
+  'delivery_acks',
+  {
+    agentId: text('agent_id').notNull(),
+    conversationId: text('conversation_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    deliveredAt: ts('delivered_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.conversationId, t.seq] })],
+)
+
+/** A group member skipped at the 10,000 backlog cap: the message is not theirs to receive. */
+export const deliverySkips = pgTable(
+  'delivery_skips',
+  {
+    agentId: text('agent_id').notNull(),
+    conversationId: text('conversation_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.conversationId, t.seq] })],
 )
 
 /** Hide-for-me (contract §5.4). */

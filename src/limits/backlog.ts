@@ -1,11 +1,12 @@
 import type { RawSql } from '../db/client.ts'
+import { countStored } from '../delivery/cursors.ts'
 
-/** Recipient backlog limits (contract §17): warn from 5,000 stored envelopes, refuse at 10,000. */
+/** Recipient backlog limits (contract §17): warn from 5,000 stored (undelivered) messages, refuse at 10,000. */
 export const BACKLOG = { warnAt: 5_000, capAt: 10_000 } as const
 
-/** Undelivered-envelope counts per recipient: in memory (one process) or in Redis (shared). */
+/** Undelivered-message counts per recipient: in memory (one process) or in Redis (shared). */
 export interface Backlog {
-  /** Reserve one slot for an envelope about to be written; refused at the cap. `before` is the count before it. */
+  /** Reserve one slot for a message about to be written; refused at the cap. `before` is the count before it. */
   reserve(recipientId: string): Promise<{ ok: boolean; before: number }>
   /** `reserve` for many recipients at once (group fan-out): one round trip with Redis. */
   reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>>
@@ -15,14 +16,11 @@ export interface Backlog {
   forget(recipientId: string): Promise<void>
 }
 
-/** The authoritative count: stored envelopes in Postgres. */
-export async function countStored(sql: RawSql, recipientId: string): Promise<number> {
-  const rows = await sql.query<{ n: string | number }>('SELECT count(*) AS n FROM envelopes WHERE recipient_id = $1 AND status = 0', [recipientId])
-  return Number(rows[0]?.n ?? 0)
-}
+/** The authoritative count: the recipient's stored messages in Postgres (above their delivery cursors). */
+export { countStored }
 
 /**
- * Undelivered (`stored`) envelope counts per recipient, kept in memory: loaded once per recipient
+ * Undelivered (`stored`) message counts per recipient, kept in memory: loaded once per recipient
  * from Postgres on first touch, then moved by every transition the server makes — a send reserves
  * a slot before its insert, every stored→delivered/read transition releases one (the UPDATE's
  * RETURNING says how many). No count(*) per send.
@@ -53,8 +51,8 @@ export class BacklogCounter implements Backlog {
   }
 
   /**
-   * Reserve one slot for an envelope about to be written. Refused at the cap. Returns the count
-   * before this envelope (for X-Backlog-Warning).
+   * Reserve one slot for a message about to be written. Refused at the cap. Returns the count
+   * before this message (for X-Backlog-Warning).
    */
   async reserve(recipientId: string): Promise<{ ok: boolean; before: number }> {
     await this.current(recipientId)

@@ -42,9 +42,8 @@ export async function handleClientFrame(ctx: AppContext, ws: AgentSocket, raw: s
       if (typeof conversationId !== 'string' || typeof through !== 'number' || !Number.isInteger(through)) return
       const mem = await membership(ctx.database.raw, conversationId, me)
       if (!mem?.active) return
-      const rows = await markReadThrough(ctx, conversationId, me, through)
+      const senders = await markReadThrough(ctx, conversationId, me, through)
       const at = new Date().toISOString()
-      const senders = new Set(rows.map((r) => r.sender_id))
       for (const senderId of senders) {
         const sender = await ctx.agents.get(senderId)
         if (!sender || sender.pausedByOwner === 'full') continue

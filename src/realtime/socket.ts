@@ -99,6 +99,9 @@ export function websocketHandlers(ctx: AppContext): WebSocketHandler<SocketData>
       const agentId = ws.data.agentId
       if (!agentId) return
       const last = ctx.realtime.registry.remove(ws)
+      // Acks this socket sent are applied now, so a reconnect (maybe to another worker) is not
+      // offered them again.
+      void ctx.acks.drain().catch(() => {})
       void ctx.presence.disconnected(agentId, ws.data.handle!, last).catch(() => {})
     },
   }

@@ -6,11 +6,16 @@
  */
 export const VSHARDS = 1024
 
-export function vshardOf(handle: string): number {
+/** FNV-1a, 32-bit: stable across processes and releases (shards, writer lanes). */
+export function fnv1a(s: string): number {
   let h = 0x811c9dc5
-  for (let i = 0; i < handle.length; i++) {
-    h ^= handle.charCodeAt(i)
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
-  return (h >>> 0) % VSHARDS
+  return h >>> 0
+}
+
+export function vshardOf(handle: string): number {
+  return fnv1a(handle) % VSHARDS
 }

@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
+import { unreadIn } from '../../delivery/cursors.ts'
 import { fail } from '../../http/errors.ts'
 import { clampedInt, clampInt, PAGES } from '../../http/query.ts'
 import { avatarUrl } from '../agents/shapes.ts'
@@ -63,16 +64,7 @@ export function conversationRoutes(ctx: AppContext) {
     return { handle: a?.handle ?? 'unknown', display_name: a?.displayName ?? null, avatar_url: avatarUrl(ctx.config.publicUrl, a?.avatarKey ?? null) }
   }
 
-  const unread = async (me: string, ids: string[]) => {
-    if (ids.length === 0) return new Map<string, { n: number; min: number | null; max: number | null }>()
-    const rows = await ctx.database.raw.query<{ conversation_id: string; n: string | number; min: string | number | null; max: string | number | null }>(
-      `SELECT conversation_id, count(*) AS n, min(seq) AS min, max(seq) AS max FROM envelopes
-       WHERE recipient_id = $1 AND conversation_id = ANY($2::text[]) AND status < 2
-       GROUP BY conversation_id`,
-      [me, ids],
-    )
-    return new Map(rows.map((r) => [r.conversation_id, { n: Number(r.n), min: r.min === null ? null : Number(r.min), max: r.max === null ? null : Number(r.max) }]))
-  }
+  const unread = (me: string, ids: string[]) => unreadIn(ctx.database.raw, me, ids)
 
   return new Elysia({ name: 'conversations', prefix: '/v1/conversations' })
     .get(

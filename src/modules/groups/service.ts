@@ -8,6 +8,7 @@ import { isVisible, type AgentRecord } from '../agents/record.ts'
 import { publicMessage, sendOutcome, type SendOutcome, type StoredMessage } from '../messages/shape.ts'
 import type { SendBody } from '../messages/send.ts'
 import type { WriteJob } from '../messages/writer.ts'
+import { departAll } from '../../delivery/cursors.ts'
 import { deletedError, goneFor } from './gate.ts'
 import { GROUP_LIMITS, groupFacts, type GroupRow } from './store.ts'
 
@@ -77,11 +78,11 @@ async function adminOf(ctx: AppContext, groupId: string, me: AgentRecord) {
 // ─── Messages into groups (contract §10.6) and system messages (§10.8) ─────────────────────
 
 /**
- * Write one group message and push it: an envelope for every active member except the sender,
- * skipping members at the 10,000 backlog cap; muted and fully paused members get the envelope but
- * no live frame.
+ * Write one group message (one row: every active member but the sender receives it through
+ * their cursor) and push it. Members at the 10,000 backlog cap are skipped — recorded as delivery
+ * exceptions in the same statement; muted and fully paused members receive it but get no live frame.
  */
-async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 'recipientIds'>) {
+async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 'skipped'>) {
   const candidates = g.members.filter((m) => m.agentId !== job.senderId).map((m) => m.agentId)
   const slots = await ctx.backlog.reserveMany(candidates)
   const recipients: string[] = []
@@ -92,7 +93,7 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 'r
   }
   let result
   try {
-    result = await ctx.writer.write({ ...job, recipientIds: recipients })
+    result = await ctx.writer.write({ ...job, skipped })
   } catch (err) {
     for (const id of recipients) ctx.backlog.release(id)
     throw err
@@ -181,14 +182,9 @@ async function join(ctx: AppContext, groupId: string, agentId: string, role: 'ad
   await ctx.groups.changed(groupId)
 }
 
-/** Leave or removal: inactive from now on, stored envelopes of this group marked delivered. */
+/** Leave or removal: inactive from now on; what was still stored there no longer counts. */
 async function depart(ctx: AppContext, groupId: string, agentId: string) {
-  await ctx.database.raw.query(`UPDATE conversation_members SET left_at = now() WHERE conversation_id = $1 AND agent_id = $2`, [groupId, agentId])
-  const moved = await ctx.database.raw.query(
-    `UPDATE envelopes SET status = 1, delivered_at = now() WHERE recipient_id = $1 AND conversation_id = $2 AND status = 0 RETURNING 1`,
-    [agentId, groupId],
-  )
-  if (moved.length > 0) ctx.backlog.release(agentId, moved.length)
+  for (const d of await departAll(ctx.database.raw, groupId, [agentId])) if (d.released > 0) ctx.backlog.release(d.agentId, d.released)
   await ctx.groups.changed(groupId)
 }
 
@@ -303,12 +299,7 @@ export async function deleteGroup(ctx: AppContext, me: AgentRecord, groupId: str
   const deletedAt = new Date()
   await ctx.database.transaction(async (q) => {
     await q.query(`UPDATE conversations SET deleted_at = $2, deleted_by = $3 WHERE id = $1`, [groupId, deletedAt.toISOString(), me.id])
-    await q.query(`UPDATE conversation_members SET left_at = now() WHERE conversation_id = $1 AND left_at IS NULL`, [groupId])
-    const moved = await q.query<{ recipient_id: string }>(
-      `UPDATE envelopes SET status = 1, delivered_at = now() WHERE conversation_id = $1 AND status = 0 RETURNING recipient_id`,
-      [groupId],
-    )
-    for (const r of moved) ctx.backlog.release(r.recipient_id)
+    for (const d of await departAll(q, groupId, null)) if (d.released > 0) ctx.backlog.release(d.agentId, d.released)
     await q.query(`DELETE FROM group_invites WHERE group_id = $1`, [groupId])
   })
   await ctx.groups.changed(groupId)

@@ -1,23 +1,30 @@
 import type { AppContext } from '../../context.ts'
 import { deliveryIdFromPosition } from '../../lib/ids.ts'
+import { CURSOR_SQL, isStored, readOne, readThrough } from '../../delivery/cursors.ts'
 import { counterpartOf, type Membership } from '../conversations/membership.ts'
 import { MESSAGE_COLUMNS, publicMessage, rowToMessage, STATUS_NAMES, type MessageRow } from './shape.ts'
 
 export type Cursor = { kind: 'none' } | { kind: 'before'; seq: number } | { kind: 'after'; seq: number } | { kind: 'around'; seq: number }
 
 interface HistoryRow extends MessageRow {
-  position: string | null
-  status: number | null
+  position: string
+  status: number
   delivered_at: Date | string | null
   read_at: Date | string | null
+  own_group: boolean
+  skipped: boolean
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString())
+const { DELIVERED, READ } = CURSOR_SQL
 
 /**
  * One page of history for the caller, filtered by their join point, conversation hide and
- * per-message hides. Status comes from the recipient's envelope in a direct conversation (so a
- * sender sees delivered/read) and from the caller's own envelope in a group.
+ * per-message hides. Status comes from the recipient's cursors in a direct conversation (so a
+ * sender sees delivered/read) and from the caller's own in a group (own messages: `stored`, no
+ * delivery id). `delivered_at`/`read_at` are when that cursor last moved past the message
+ * (acks are applied in batches; per-message instants are not stored), or the instant a message
+ * was read on its own.
  */
 export async function historyPage(ctx: AppContext, me: string, mem: Membership, cursor: Cursor, limit: number) {
   const other = mem.type === 'direct' ? counterpartOf(mem, me) : me
@@ -35,10 +42,20 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
     where = 'AND m.seq <= $7'
     params.push(cursor.seq)
   }
+  // mm: the member whose delivery state the caller sees for each row (the recipient of a direct
+  // message, the caller in a group).
   const rows = await ctx.database.raw.query<HistoryRow>(
-    `SELECT ${MESSAGE_COLUMNS}, e.position::text AS position, e.status, e.delivered_at, e.read_at
+    `SELECT ${MESSAGE_COLUMNS}, m.position::text AS position,
+       (left(m.conversation_id, 4) = 'grp_' AND m.sender_id = $2) AS own_group,
+       s.seq IS NOT NULL AS skipped,
+       CASE WHEN r.seq IS NOT NULL OR m.seq <= ${READ} THEN 2 WHEN m.seq <= ${DELIVERED} OR d.seq IS NOT NULL THEN 1 ELSE 0 END AS status,
+       CASE WHEN m.seq <= ${DELIVERED} THEN mm.delivered_at ELSE COALESCE(d.delivered_at, r.read_at) END AS delivered_at,
+       CASE WHEN r.seq IS NOT NULL THEN r.read_at WHEN m.seq <= ${READ} THEN mm.read_at END AS read_at
      FROM messages m
-     LEFT JOIN envelopes e ON e.message_id = m.id AND e.recipient_id = (CASE WHEN m.sender_id = $2 THEN $3 ELSE $2 END)
+     JOIN conversation_members mm ON mm.conversation_id = m.conversation_id AND mm.agent_id = (CASE WHEN m.sender_id = $2 THEN $3 ELSE $2 END)
+     LEFT JOIN message_reads r ON r.agent_id = mm.agent_id AND r.conversation_id = m.conversation_id AND r.seq = m.seq
+     LEFT JOIN delivery_acks d ON d.agent_id = mm.agent_id AND d.conversation_id = m.conversation_id AND d.seq = m.seq
+     LEFT JOIN delivery_skips s ON s.agent_id = mm.agent_id AND s.conversation_id = m.conversation_id AND s.seq = m.seq
      WHERE m.conversation_id = $1 AND m.seq >= $4 AND m.seq > $5
        AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = $2 AND h.message_id = m.id)
        ${where}
@@ -47,13 +64,16 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
   )
   const facts = await ctx.conversations.facts(mem.conversationId)
   return Promise.all(
-    rows.map(async (r) => ({
-      ...(await publicMessage(ctx.agents, rowToMessage(r), facts)),
-      delivery_id: r.position === null ? null : deliveryIdFromPosition(BigInt(r.position)),
-      status: STATUS_NAMES[r.status ?? 0] ?? 'stored',
-      delivered_at: iso(r.delivered_at),
-      read_at: iso(r.read_at),
-    })),
+    rows.map(async (r) => {
+      const plain = r.own_group || r.skipped
+      return {
+        ...(await publicMessage(ctx.agents, rowToMessage(r), facts)),
+        delivery_id: plain ? null : deliveryIdFromPosition(BigInt(r.position)),
+        status: plain ? 'stored' : (STATUS_NAMES[Number(r.status)] ?? 'stored'),
+        delivered_at: plain ? null : iso(r.delivered_at),
+        read_at: plain ? null : iso(r.read_at),
+      }
+    }),
   )
 }
 
@@ -63,49 +83,29 @@ export async function messageById(ctx: AppContext, id: string) {
 }
 
 /**
- * Move the caller's envelope for a message to `read` (forward only). Returns null when the
- * caller has no envelope for it, and whether it was still stored / not yet read.
+ * Mark one message the caller received read (forward only, that message alone). Null when it
+ * is not addressed to the caller; `was` says whether it was still stored (0) or unread (1).
  */
 export async function markRead(ctx: AppContext, messageId: string, recipientId: string) {
-  const rows = await ctx.database.raw.query<{ was: number; read_at: Date | string; sender_id: string; conversation_id: string; seq: string | number }>(
-    `WITH old AS (
-       SELECT position, status FROM envelopes WHERE message_id = $1 AND recipient_id = $2 FOR UPDATE)
-     UPDATE envelopes e SET status = 2, read_at = COALESCE(e.read_at, now()), delivered_at = COALESCE(e.delivered_at, now())
-     FROM old WHERE e.position = old.position
-     RETURNING old.status AS was, e.read_at, e.sender_id, e.conversation_id, e.seq`,
-    [messageId, recipientId],
-  )
-  const r = rows[0]
-  if (!r) return null
-  if (Number(r.was) === 0) ctx.backlog.release(recipientId)
-  return { was: Number(r.was), readAt: new Date(r.read_at), senderId: r.sender_id, conversationId: r.conversation_id, seq: Number(r.seq) }
+  const r = await readOne(ctx.database.raw, recipientId, messageId)
+  if (r && r.was === 0) ctx.backlog.release(recipientId)
+  return r
 }
 
-/** Mark the caller's envelopes in a conversation read through a seq (WS `message.read_ack`). */
-export async function markReadThrough(ctx: AppContext, conversationId: string, recipientId: string, throughSeq: number) {
-  const rows = await ctx.database.raw.query<{ was: number; sender_id: string; message_id: string }>(
-    `WITH old AS (
-       SELECT position, status FROM envelopes
-       WHERE recipient_id = $1 AND conversation_id = $2 AND seq <= $3 AND status < 2 FOR UPDATE)
-     UPDATE envelopes e SET status = 2, read_at = now(), delivered_at = COALESCE(e.delivered_at, now())
-     FROM old WHERE e.position = old.position
-     RETURNING old.status AS was, e.sender_id, e.message_id`,
-    [recipientId, conversationId, throughSeq],
-  )
-  const stored = rows.filter((r) => Number(r.was) === 0).length
-  if (stored > 0) ctx.backlog.release(recipientId, stored)
-  return rows
+/** Mark the caller's messages in a conversation read through a seq (WS `message.read_ack`); returns the senders affected. */
+export async function markReadThrough(ctx: AppContext, conversationId: string, recipientId: string, throughSeq: number): Promise<string[]> {
+  await ctx.acks.drain()
+  const r = await readThrough(ctx.database.raw, recipientId, conversationId, throughSeq)
+  if (r.released > 0) ctx.backlog.release(recipientId, r.released)
+  return r.senders
 }
 
-/** Hide-for-me: record the hide and stop sync from offering the caller's envelope. */
+/** Hide-for-me: record the hide; a message still stored for the caller stops counting (and syncing). */
 export async function hideMessage(ctx: AppContext, messageId: string, conversationId: string, agentId: string) {
-  await ctx.database.raw.query(
-    `INSERT INTO message_hides (agent_id, message_id, conversation_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+  const stored = await isStored(ctx.database.raw, agentId, messageId)
+  const added = await ctx.database.raw.query(
+    `INSERT INTO message_hides (agent_id, message_id, conversation_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1`,
     [agentId, messageId, conversationId],
   )
-  const moved = await ctx.database.raw.query(
-    `UPDATE envelopes SET status = 1, delivered_at = now() WHERE message_id = $1 AND recipient_id = $2 AND status = 0 RETURNING 1`,
-    [messageId, agentId],
-  )
-  if (moved.length > 0) ctx.backlog.release(agentId, moved.length)
+  if (stored && added.length > 0) ctx.backlog.release(agentId)
 }

@@ -8,7 +8,7 @@ import { takeSenderToken } from '../../limits/send-rate.ts'
 import { isVisible, type AgentRecord } from '../agents/record.ts'
 import { pairOf, type DirectConversation } from '../conversations/direct-cache.ts'
 import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, sendOutcome, type MessageRow, type PublicMessage, type SendOutcome } from './shape.ts'
-import { writeBatch, type WriteJob, type WriteResult } from './writer.ts'
+import { overloadError, writeBatch, type WriteJob, type WriteResult } from './writer.ts'
 import { sendToGroup } from '../groups/service.ts'
 
 /** Limits of contract §5.1 / §17. */
@@ -48,6 +48,8 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody)
     throw fail('VALIDATION_ERROR', 'content must include at least one of text, data or attachment_id')
   }
   if (payloadBytes(content, body.metadata) > MESSAGE_LIMITS.maxPayloadBytes) throw fail('CONTENT_TOO_LARGE')
+  // Past the writer's queue bound: a fast 503, before any token or backlog slot is taken.
+  if (ctx.writer.overloaded()) throw overloadError()
   if (hasConv) {
     const id = body.conversation_id!
     if (id.startsWith('conv_')) throw fail('VALIDATION_ERROR', 'Use `to` to send to a direct conversation')
@@ -80,7 +82,6 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
     content,
     metadata: body.metadata ?? {},
     createdAt: admittedAt,
-    recipientIds: [recipient.id],
   }
 
   if (conv) {

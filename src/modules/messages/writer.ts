@@ -1,6 +1,8 @@
 import type { Database, RawSql } from '../../db/client.ts'
 import { runIsolated, TRANSIENT } from '../../db/isolate.ts'
+import { ApiError } from '../../http/errors.ts'
 import type { Logger } from '../../lib/log.ts'
+import { fnv1a } from '../../shard/vshard.ts'
 import { rowToMessage, type MessageRow, type StoredMessage } from './shape.ts'
 
 /** One message waiting for the next group commit. */
@@ -13,8 +15,8 @@ export interface WriteJob {
   content: Record<string, unknown>
   metadata: Record<string, unknown>
   createdAt: Date
-  /** One envelope per recipient. */
-  recipientIds: string[]
+  /** Group members skipped at the backlog cap: recorded as delivery exceptions in the same statement. */
+  skipped?: string[]
   /** A reply by the non-initiator: establish the direct conversation in the same transaction. */
   establish?: { agentA: string; agentB: string }
 }
@@ -36,50 +38,77 @@ interface Pending {
 const RETRYABLE = new Set([...TRANSIENT, '23505'])
 const MAX_BATCH = 1000
 
+/** A queue with one flush in flight. */
+interface Lane {
+  queue: Pending[]
+  busy: boolean
+}
+
 /**
- * Group commit for sends. Concurrent sends queue here; one statement writes everything queued
- * since the last flush started (sequence numbers, messages and envelopes from one JSON
- * parameter), so under load a flush carries hundreds of messages for the price of one commit. A
- * send's promise resolves only after its statement committed: a 201 always means durable.
+ * Group commit for sends, in lanes. Every conversation hashes to one lane, and each lane has one
+ * flush in flight, so no two statements of this worker ever touch the same conversation row at
+ * once — no lock waits among our own flushes. Between processes sharing the database the
+ * statement takes its conversation row locks in id order (WRITE_SQL), so concurrent flushes
+ * anywhere can wait on each other but never deadlock.
  *
- * No timer: an idle server writes a lone send at once; a busy one batches by itself while up to
- * `WRITER_CONCURRENCY` flushes are in flight.
+ * One statement writes everything a lane queued since its last flush started (sequence numbers
+ * and message rows from one JSON parameter), so under load a flush carries hundreds of messages
+ * for the price of one commit. A send's promise resolves only after its statement committed: a
+ * 201 always means durable. No timer: an idle lane writes a lone send at once.
  */
 export class MessageWriter {
-  private queue: Pending[] = []
+  private readonly lanes: Lane[]
+  private queued = 0
   private inFlight = 0
   private readonly idle: (() => void)[] = []
 
   constructor(
     private readonly database: Database,
     private readonly log: Logger,
-    /** Flushes in flight at once: a new batch need not wait for the previous commit's round trip. */
-    private readonly maxConcurrent = 4,
-  ) {}
+    laneCount = 4,
+    /** Queued sends beyond which `overloaded()` says so (callers answer 503 at once). */
+    private readonly maxQueue = 5000,
+  ) {
+    this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => ({ queue: [], busy: false }))
+  }
+
+  /** Past the queue bound: a new send would wait behind seconds of work. */
+  overloaded(): boolean {
+    return this.queued >= this.maxQueue
+  }
 
   write(job: WriteJob): Promise<WriteResult> {
+    if (this.overloaded()) return Promise.reject(overloadError())
+    const lane = this.lanes[fnv1a(job.conversationId) % this.lanes.length]!
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject })
-      if (this.inFlight < this.maxConcurrent) queueMicrotask(() => this.pump())
+      lane.queue.push({ job, resolve, reject })
+      this.queued++
+      if (!lane.busy) {
+        lane.busy = true
+        queueMicrotask(() => void this.pump(lane))
+      }
     })
   }
 
   /** Resolves once nothing is queued or in flight (graceful shutdown). */
   flushed(): Promise<void> {
-    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve()
+    if (this.inFlight === 0 && this.queued === 0) return Promise.resolve()
     return new Promise((r) => this.idle.push(r))
   }
 
-  private pump(): void {
-    while (this.inFlight < this.maxConcurrent && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH)
+  private async pump(lane: Lane): Promise<void> {
+    while (lane.queue.length > 0) {
+      const batch = lane.queue.splice(0, MAX_BATCH)
+      this.queued -= batch.length
       this.inFlight++
-      void this.flush(batch).finally(() => {
+      try {
+        await this.flush(batch)
+      } finally {
         this.inFlight--
-        if (this.queue.length > 0) this.pump()
-        else if (this.inFlight === 0) for (const r of this.idle.splice(0)) r()
-      })
+      }
     }
+    lane.busy = false
+    if (this.inFlight === 0 && this.queued === 0) for (const r of this.idle.splice(0)) r()
   }
 
   /** One statement per flush; a failing job is isolated (db/isolate.ts) so it never fails the others. */
@@ -101,18 +130,24 @@ export class MessageWriter {
   }
 }
 
+/** 503 with Retry-After: the writer's queue is past its bound. */
+export const overloadError = () =>
+  new ApiError('SERVICE_UNAVAILABLE', 'The server is at capacity; retry shortly', { retry_after_ms: 1000 }, { 'Retry-After': '1' })
+
 const dedupKey = (j: { conversationId: string; senderId: string; clientMsgId: string }) =>
   `${j.conversationId}\u0000${j.senderId}\u0000${j.clientMsgId}`
 
 /*
- * One statement: find replays, advance each conversation's seq counter once, number the new
- * messages in batch order, insert messages and envelopes, and return what was written. A single
- * statement is atomic on its own, so a flush without establishments needs no BEGIN/COMMIT.
+ * One statement: find replays, lock the conversations in id order, advance each one's seq
+ * counter once, number the new messages in batch order, insert them (seq order, so positions
+ * rise with seq), record skipped group members, and return what was written. A single statement
+ * is atomic on its own, so a flush without establishments needs no BEGIN/COMMIT. Delivery state
+ * is not written here at all: recipients' cursors move when they ack (delivery/cursors.ts).
  */
 const WRITE_SQL = `
 WITH j AS (
   SELECT * FROM json_to_recordset($1::json)
-    AS x(ord int, id text, c text, snd text, cm text, ty text, ct jsonb, md jsonb, at timestamptz, rs json, g bool)
+    AS x(ord int, id text, c text, snd text, cm text, ty text, ct jsonb, md jsonb, at timestamptz, sk json)
 ),
 dup AS (
   -- LATERAL: one unique-index probe per row, never a scan of messages whatever the planner guesses.
@@ -123,9 +158,13 @@ dup AS (
 ),
 fresh AS (SELECT j.* FROM j WHERE NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = j.ord)),
 counts AS (SELECT c, count(*)::int AS n FROM fresh GROUP BY c),
+-- Row locks in one order for every writer in every process: concurrent flushes may wait, never deadlock.
+locked AS MATERIALIZED (
+  SELECT cv.id FROM conversations cv WHERE cv.id IN (SELECT c FROM counts) ORDER BY cv.id FOR UPDATE
+),
 seqs AS (
   UPDATE conversations cv SET last_seq = cv.last_seq + counts.n, last_message_at = now()
-  FROM counts WHERE cv.id = counts.c
+  FROM counts, locked WHERE cv.id = counts.c AND locked.id = counts.c
   RETURNING cv.id, cv.last_seq, counts.n
 ),
 numbered AS (
@@ -134,17 +173,14 @@ numbered AS (
 ),
 ins AS (
   INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata, created_at)
-  SELECT id, c, seq, snd, cm, ty, ct, md, at FROM numbered
+  SELECT id, c, seq, snd, cm, ty, ct, md, at FROM numbered ORDER BY c, seq
   RETURNING id
 ),
-env AS (
-  INSERT INTO envelopes (recipient_id, message_id, conversation_id, seq, sender_id, created_at)
-  SELECT r.value, n.id, n.c, n.seq, n.snd, n.at FROM numbered n CROSS JOIN LATERAL json_array_elements_text(n.rs) AS r(value)
-  -- Groups: only members still active and joined at or before this seq (the join point holds
-  -- even when a join races with a send).
-  WHERE NOT n.g OR EXISTS (
-    SELECT 1 FROM conversation_members cm
-    WHERE cm.conversation_id = n.c AND cm.agent_id = r.value AND cm.left_at IS NULL AND cm.joined_seq <= n.seq)
+skips AS (
+  INSERT INTO delivery_skips (agent_id, conversation_id, seq)
+  SELECT s.value, n.c, n.seq FROM numbered n CROSS JOIN LATERAL json_array_elements_text(n.sk) AS s(value)
+  WHERE n.sk IS NOT NULL
+  ON CONFLICT DO NOTHING
 )
 SELECT 'new' AS kind, n.ord, n.seq, NULL::text AS id, NULL::text AS conversation_id, NULL::text AS sender_id,
        NULL::text AS client_msg_id, NULL::text AS type, NULL::jsonb AS content, NULL::jsonb AS metadata, NULL::timestamptz AS created_at
@@ -173,7 +209,7 @@ export async function writeBatch(q: RawSql, jobs: WriteJob[]): Promise<WriteResu
   })
   const payload = unique.map((i) => {
     const j = jobs[i]!
-    return { ord: i, id: j.id, c: j.conversationId, snd: j.senderId, cm: j.clientMsgId, ty: j.type, ct: j.content, md: j.metadata, at: j.createdAt.toISOString(), rs: j.recipientIds, g: j.conversationId.startsWith('grp_') }
+    return { ord: i, id: j.id, c: j.conversationId, snd: j.senderId, cm: j.clientMsgId, ty: j.type, ct: j.content, md: j.metadata, at: j.createdAt.toISOString(), sk: j.skipped?.length ? j.skipped : null }
   })
   const rows = await q.query<WriteRow>(WRITE_SQL, [JSON.stringify(payload)])
   const results: WriteResult[] = new Array(jobs.length)
@@ -200,12 +236,15 @@ export async function writeBatch(q: RawSql, jobs: WriteJob[]): Promise<WriteResu
     await q.query(`UPDATE conversations SET established = true, established_at = now() WHERE id = ANY($1::text[]) AND NOT established`, [
       establish.map((j) => j.conversationId),
     ])
-    const pairs = establish.flatMap((j) => [
-      { o: j.establish!.agentA, c: j.establish!.agentB },
-      { o: j.establish!.agentB, c: j.establish!.agentA },
-    ])
+    // Sorted: two processes establishing overlapping pairs insert the same keys in the same order.
+    const pairs = establish
+      .flatMap((j) => [
+        { o: j.establish!.agentA, c: j.establish!.agentB },
+        { o: j.establish!.agentB, c: j.establish!.agentA },
+      ])
+      .sort((x, y) => (x.o === y.o ? (x.c < y.c ? -1 : 1) : x.o < y.o ? -1 : 1))
     await q.query(
-      `INSERT INTO contacts (owner_id, contact_id) SELECT o, c FROM json_to_recordset($1::json) AS v(o text, c text) ON CONFLICT DO NOTHING`,
+      `INSERT INTO contacts (owner_id, contact_id) SELECT o, c FROM json_to_recordset($1::json) AS v(o text, c text) ORDER BY o, c ON CONFLICT DO NOTHING`,
       [JSON.stringify(pairs)],
     )
   }

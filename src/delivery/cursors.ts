@@ -1,0 +1,365 @@
+import type { RawSql } from '../db/client.ts'
+
+/*
+ * Delivery state as cursors (conversation_members.delivered_seq / read_seq). A message is one
+ * row; for each member it is
+ *   addressed  — sent by someone else, at or after the member's join point, not a skip exception;
+ *   stored     — addressed, above the delivered cursor, not acked or read on its own, not hidden;
+ *   delivered  — at or below the delivered cursor, or acked on its own (delivery_acks);
+ *   read       — at or below the read cursor, or read on its own (message_reads).
+ * The effective cursor is never below the join point: GREATEST(cursor, joined_seq - 1).
+ *
+ * Every statement that moves cursors of several members locks their rows in one order —
+ * (agent_id, conversation_id) — so concurrent movers (acks, sync acks, reads, departures, in any
+ * process) may wait on each other but never deadlock; and each reads the cursor it moves from
+ * under that lock, so the counts it reports (what left `stored`, for the backlog counters) are
+ * exact even when two processes move the same cursor at once.
+ */
+
+const DELIVERED = 'GREATEST(mm.delivered_seq, mm.joined_seq - 1)'
+const READ = 'GREATEST(mm.read_seq, mm.joined_seq - 1)'
+
+/** Conditions on `m` (messages) for member `mm` that make it addressed to the member. */
+const ADDRESSED = `m.sender_id <> mm.agent_id AND m.seq >= mm.joined_seq
+  AND NOT EXISTS (SELECT 1 FROM delivery_skips s WHERE s.agent_id = mm.agent_id AND s.conversation_id = m.conversation_id AND s.seq = m.seq)`
+/** …and still stored for it (given the seq range above the delivered cursor). */
+const PENDING = `${ADDRESSED}
+  AND NOT EXISTS (SELECT 1 FROM delivery_acks d WHERE d.agent_id = mm.agent_id AND d.conversation_id = m.conversation_id AND d.seq = m.seq)
+  AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = mm.agent_id AND r.conversation_id = m.conversation_id AND r.seq = m.seq)
+  AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = mm.agent_id AND h.message_id = m.id)`
+
+export const MESSAGE_COLS = 'm.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.type, m.content, m.metadata, m.created_at'
+
+export interface InboxRow {
+  id: string
+  conversation_id: string
+  seq: string | number
+  sender_id: string
+  client_msg_id: string
+  type: string
+  content: Record<string, unknown> | string
+  metadata: Record<string, unknown> | string
+  created_at: Date | string
+  pos: string
+}
+
+/**
+ * The recipient's stored messages after `afterPosition`, oldest (lowest position) first: sync
+ * pages and the WebSocket backlog drain. One index range per active conversation, from its
+ * cursor up.
+ */
+export function inbox(sql: RawSql, recipientId: string, afterPosition: bigint, limit: number): Promise<InboxRow[]> {
+  return sql.query<InboxRow>(
+    `SELECT x.* FROM conversation_members mm
+     CROSS JOIN LATERAL (
+       SELECT ${MESSAGE_COLS}, m.position::text AS pos, m.position AS p FROM messages m
+       WHERE m.conversation_id = mm.conversation_id AND m.seq > ${DELIVERED} AND m.position > $2 AND ${PENDING}
+       ORDER BY m.seq LIMIT $3) x
+     WHERE mm.agent_id = $1 AND mm.left_at IS NULL
+     ORDER BY x.p LIMIT $3`,
+    [recipientId, afterPosition.toString(), limit],
+  )
+}
+
+/** The recipient's stored count (the backlog): loaded once, then moved by every transition. */
+export async function countStored(sql: RawSql, recipientId: string): Promise<number> {
+  const rows = await sql.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM conversation_members mm
+     JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > ${DELIVERED}
+     WHERE mm.agent_id = $1 AND mm.left_at IS NULL AND ${PENDING}`,
+    [recipientId],
+  )
+  return Number(rows[0]?.n ?? 0)
+}
+
+/** A cursor that moved: who, where, from and to, and how many messages left `stored` for the backlog. */
+export interface Moved {
+  agentId: string
+  conversationId: string
+  from: number
+  to: number
+  released: number
+}
+
+export const cursorKey = (agentId: string, conversationId: string) => `${agentId}\u0000${conversationId}`
+
+export interface AckedSeq {
+  agentId: string
+  conversationId: string
+  seq: number
+}
+
+/** A held ack; `persist`: its gap has stayed open long enough to record it as a delivery exception. */
+export interface HeldAck extends AckedSeq {
+  persist: boolean
+}
+
+/**
+ * Apply delivery acks. `acks` are (recipient, message id) pairs from WebSocket ack frames and
+ * legacy writes; `held` are acks resolved earlier that could not be applied yet. Each member's
+ * delivered cursor advances to just below its first addressed message that is neither acked nor
+ * otherwise out of `stored` (or to the conversation's end when there is none): contiguously, so
+ * an ack past a gap never marks the gap delivered. Held acks marked `persist` that are still
+ * above the new cursor are recorded in delivery_acks (delivered on their own; the cursor folds
+ * them in later). Returns the cursors (moved or not), what left `stored`, and every resolved ack,
+ * so the caller can keep holding those above the new cursor.
+ */
+export async function applyAcks(
+  sql: RawSql,
+  acks: { agentId: string; messageId: string }[],
+  held: HeldAck[],
+): Promise<{ moved: Moved[]; cursors: Map<string, number>; resolved: AckedSeq[]; persisted: { agentId: string; released: number }[] }> {
+  const rows = await sql.query<{ kind: 'cur' | 'ack' | 'pst'; r: string; c: string; a: string | number; b: string | number | null; n: string | number | null }>(
+    `WITH a AS (
+       SELECT DISTINCT r, c, seq FROM (
+         SELECT v.r, m.conversation_id AS c, m.seq FROM unnest($1::text[], $2::text[]) AS v(r, mid) JOIN messages m ON m.id = v.mid
+         UNION ALL
+         SELECT h.r, h.c, h.seq FROM unnest($3::text[], $4::text[], $5::bigint[]) AS h(r, c, seq)) x
+     ),
+     ka AS (SELECT r, c, array_agg(seq) AS seqs FROM a GROUP BY r, c),
+     k AS MATERIALIZED (
+       SELECT mm.agent_id, mm.conversation_id, ${DELIVERED} AS cur, ka.seqs
+       FROM conversation_members mm JOIN ka ON ka.r = mm.agent_id AND ka.c = mm.conversation_id
+       WHERE mm.left_at IS NULL
+       ORDER BY mm.agent_id, mm.conversation_id
+       FOR UPDATE OF mm
+     ),
+     n AS (
+       SELECT k.agent_id, k.conversation_id, k.cur, COALESCE(
+         (SELECT m.seq - 1 FROM messages m, conversation_members mm
+          WHERE mm.agent_id = k.agent_id AND mm.conversation_id = k.conversation_id
+            AND m.conversation_id = k.conversation_id AND m.seq > k.cur AND m.seq <> ALL(k.seqs) AND ${PENDING}
+          ORDER BY m.seq LIMIT 1),
+         (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = k.conversation_id),
+         k.cur) AS nxt
+       FROM k
+     ),
+     upd AS (
+       UPDATE conversation_members mm SET delivered_seq = n.nxt, delivered_at = now()
+       FROM n WHERE mm.agent_id = n.agent_id AND mm.conversation_id = n.conversation_id AND n.nxt > n.cur
+       RETURNING mm.agent_id
+     ),
+     folded AS (
+       DELETE FROM delivery_acks d USING n WHERE d.agent_id = n.agent_id AND d.conversation_id = n.conversation_id AND d.seq <= n.nxt AND n.nxt > n.cur
+       RETURNING 1
+     ),
+     pst AS (
+       INSERT INTO delivery_acks (agent_id, conversation_id, seq)
+       SELECT p.r, p.c, p.seq FROM unnest($3::text[], $4::text[], $5::bigint[], $6::text[]) AS p(r, c, seq, persist)
+       JOIN n ON n.agent_id = p.r AND n.conversation_id = p.c AND p.seq > n.nxt
+       WHERE p.persist = 't'
+       ORDER BY 1, 2, 3
+       ON CONFLICT DO NOTHING
+       RETURNING agent_id, conversation_id, seq
+     )
+     SELECT 'cur' AS kind, n.agent_id AS r, n.conversation_id AS c, n.cur AS a, n.nxt AS b,
+       (SELECT count(*) FROM messages m, conversation_members mm
+        WHERE mm.agent_id = n.agent_id AND mm.conversation_id = n.conversation_id
+          AND m.conversation_id = n.conversation_id AND m.seq > n.cur AND m.seq <= n.nxt AND ${PENDING}) AS n
+     FROM n
+     UNION ALL
+     SELECT 'ack', a.r, a.c, a.seq, NULL, NULL FROM a
+     UNION ALL
+     -- Recorded now, and still stored in this statement's snapshot: they leave 'stored' here.
+     SELECT 'pst', pst.agent_id, pst.conversation_id, 0, NULL,
+       (SELECT count(*) FROM messages m, conversation_members mm
+        WHERE mm.agent_id = pst.agent_id AND mm.conversation_id = pst.conversation_id
+          AND m.conversation_id = pst.conversation_id AND m.seq = pst.seq AND m.seq > ${DELIVERED} AND ${PENDING})
+     FROM pst`,
+    [acks.map((x) => x.agentId), acks.map((x) => x.messageId), held.map((x) => x.agentId), held.map((x) => x.conversationId), held.map((x) => x.seq), held.map((x) => (x.persist ? 't' : 'f'))],
+  )
+  const moved: Moved[] = []
+  const cursors = new Map<string, number>()
+  const resolved: AckedSeq[] = []
+  const persisted: { agentId: string; released: number }[] = []
+  for (const r of rows) {
+    if (r.kind === 'pst') {
+      persisted.push({ agentId: r.r, released: Number(r.n) })
+      continue
+    }
+    if (r.kind === 'ack') {
+      resolved.push({ agentId: r.r, conversationId: r.c, seq: Number(r.a) })
+      continue
+    }
+    const from = Number(r.a)
+    const to = Number(r.b)
+    cursors.set(cursorKey(r.r, r.c), to)
+    if (to > from) moved.push({ agentId: r.r, conversationId: r.c, from, to, released: Number(r.n) })
+  }
+  return { moved, cursors, resolved, persisted }
+}
+
+/**
+ * Sync's positional ack: every message of the recipient at or before `position` is delivered.
+ * Per conversation that is a prefix in seq order (positions rise with seq), so the cursor moves
+ * to the last seq at or before the position.
+ */
+export async function ackThroughPosition(sql: RawSql, recipientId: string, position: bigint): Promise<Moved[]> {
+  const rows = await sql.query<{ c: string; a: string | number; b: string | number; n: string | number }>(
+    `WITH k AS MATERIALIZED (
+       SELECT mm.conversation_id, ${DELIVERED} AS cur FROM conversation_members mm
+       JOIN conversations cv ON cv.id = mm.conversation_id AND cv.last_seq > ${DELIVERED}
+       WHERE mm.agent_id = $1 AND mm.left_at IS NULL
+       ORDER BY mm.conversation_id
+       FOR UPDATE OF mm
+     ),
+     n AS (
+       SELECT k.conversation_id, k.cur,
+         (SELECT m.seq FROM messages m WHERE m.conversation_id = k.conversation_id AND m.seq > k.cur AND m.position <= $2 ORDER BY m.seq DESC LIMIT 1) AS nxt
+       FROM k
+     ),
+     upd AS (
+       UPDATE conversation_members mm SET delivered_seq = n.nxt, delivered_at = now()
+       FROM n WHERE mm.agent_id = $1 AND mm.conversation_id = n.conversation_id AND n.nxt IS NOT NULL
+       RETURNING 1
+     ),
+     folded AS (
+       DELETE FROM delivery_acks d USING n WHERE d.agent_id = $1 AND d.conversation_id = n.conversation_id AND d.seq <= n.nxt AND n.nxt IS NOT NULL
+       RETURNING 1
+     )
+     SELECT n.conversation_id AS c, n.cur AS a, n.nxt AS b,
+       (SELECT count(*) FROM messages m, conversation_members mm
+        WHERE mm.agent_id = $1 AND mm.conversation_id = n.conversation_id
+          AND m.conversation_id = n.conversation_id AND m.seq > n.cur AND m.seq <= n.nxt AND ${PENDING}) AS n
+     FROM n WHERE n.nxt IS NOT NULL`,
+    [recipientId, position.toString()],
+  )
+  return rows.map((r) => ({ agentId: recipientId, conversationId: r.c, from: Number(r.a), to: Number(r.b), released: Number(r.n) }))
+}
+
+/**
+ * Read through a seq in one conversation (WebSocket `message.read_ack`): both cursors move (a
+ * read message is delivered too), per-message read exceptions below it are folded in. Returns
+ * what left `stored` and the senders whose messages became read.
+ */
+export async function readThrough(sql: RawSql, recipientId: string, conversationId: string, throughSeq: number) {
+  const rows = await sql.query<{ released: string | number | null; senders: string[] | null; moved: boolean }>(
+    `WITH k AS MATERIALIZED (
+       SELECT ${DELIVERED} AS dcur, ${READ} AS rcur,
+              LEAST($3::bigint, (SELECT last_seq FROM conversations WHERE id = $2)) AS upto
+       FROM conversation_members mm WHERE mm.agent_id = $1 AND mm.conversation_id = $2 AND mm.left_at IS NULL
+       FOR UPDATE OF mm
+     ),
+     stats AS (
+       SELECT
+         (SELECT count(*) FROM messages m, conversation_members mm
+          WHERE mm.agent_id = $1 AND mm.conversation_id = $2 AND m.conversation_id = $2
+            AND m.seq > k.dcur AND m.seq <= k.upto AND ${PENDING}) AS released,
+         (SELECT array_agg(DISTINCT m.sender_id) FROM messages m, conversation_members mm
+          WHERE mm.agent_id = $1 AND mm.conversation_id = $2 AND m.conversation_id = $2
+            AND m.seq > k.rcur AND m.seq <= k.upto AND ${ADDRESSED}
+            AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = $1 AND r.conversation_id = $2 AND r.seq = m.seq)) AS senders,
+         k.upto > k.rcur AS moved, k.upto
+       FROM k
+     ),
+     upd AS (
+       UPDATE conversation_members mm SET
+         read_seq = GREATEST(mm.read_seq, stats.upto), read_at = now(),
+         delivered_seq = GREATEST(mm.delivered_seq, stats.upto),
+         delivered_at = CASE WHEN mm.delivered_seq < stats.upto THEN now() ELSE mm.delivered_at END
+       FROM stats WHERE mm.agent_id = $1 AND mm.conversation_id = $2 AND stats.moved
+       RETURNING 1
+     ),
+     folded AS (
+       DELETE FROM message_reads r USING stats WHERE r.agent_id = $1 AND r.conversation_id = $2 AND r.seq <= stats.upto AND stats.moved
+       RETURNING 1
+     ),
+     folded_acks AS (
+       DELETE FROM delivery_acks d USING stats WHERE d.agent_id = $1 AND d.conversation_id = $2 AND d.seq <= stats.upto AND stats.moved
+       RETURNING 1
+     )
+     SELECT released, senders, moved FROM stats`,
+    [recipientId, conversationId, throughSeq],
+  )
+  const r = rows[0]
+  return { released: Number(r?.released ?? 0), senders: r?.moved ? (r.senders ?? []) : [] }
+}
+
+/**
+ * Mark one message read (POST /v1/messages/:id/read), and only that one: at or below the read
+ * cursor it already is; otherwise it becomes a per-message read exception. Null when the message
+ * is not addressed to the caller. `was`: 0 stored, 1 delivered, 2 already read.
+ */
+export async function readOne(sql: RawSql, recipientId: string, messageId: string) {
+  const rows = await sql.query<{ was: number; read_at: Date | string; sender_id: string; conversation_id: string; seq: string | number }>(
+    `WITH t AS (
+       SELECT m.conversation_id, m.seq, m.sender_id, m.id,
+              m.seq <= ${READ} AS by_cursor,
+              (m.seq <= ${DELIVERED} OR EXISTS (SELECT 1 FROM delivery_acks d WHERE d.agent_id = mm.agent_id AND d.conversation_id = m.conversation_id AND d.seq = m.seq)) AS delivered,
+              EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = mm.agent_id AND h.message_id = m.id) AS hidden,
+              mm.read_at AS cursor_read_at
+       FROM messages m JOIN conversation_members mm ON mm.conversation_id = m.conversation_id AND mm.agent_id = $2
+       WHERE m.id = $1 AND ${ADDRESSED}
+     ),
+     ins AS (
+       INSERT INTO message_reads (agent_id, conversation_id, seq)
+       SELECT $2, t.conversation_id, t.seq FROM t WHERE NOT t.by_cursor
+       ON CONFLICT DO NOTHING
+       RETURNING read_at
+     )
+     SELECT CASE WHEN t.by_cursor OR NOT EXISTS (SELECT 1 FROM ins) THEN 2 WHEN t.delivered OR t.hidden THEN 1 ELSE 0 END AS was,
+            COALESCE((SELECT read_at FROM ins), (SELECT r.read_at FROM message_reads r WHERE r.agent_id = $2 AND r.conversation_id = t.conversation_id AND r.seq = t.seq), t.cursor_read_at, now()) AS read_at,
+            t.sender_id, t.conversation_id, t.seq
+     FROM t`,
+    [messageId, recipientId],
+  )
+  const r = rows[0]
+  if (!r) return null
+  return { was: Number(r.was), readAt: new Date(r.read_at), senderId: r.sender_id, conversationId: r.conversation_id, seq: Number(r.seq) }
+}
+
+/** Whether a message is stored for a member (before a hide takes it out of `stored`). */
+export async function isStored(sql: RawSql, recipientId: string, messageId: string): Promise<boolean> {
+  const rows = await sql.query(
+    `SELECT 1 FROM messages m JOIN conversation_members mm ON mm.conversation_id = m.conversation_id AND mm.agent_id = $2
+     WHERE m.id = $1 AND m.seq > ${DELIVERED} AND ${PENDING}`,
+    [messageId, recipientId],
+  )
+  return rows.length > 0
+}
+
+/**
+ * Members leaving (leave, removal, group deletion): their cursors move to the conversation's end
+ * and they stop counting anything as stored there. Locks in (agent, conversation) order. Returns
+ * per member what left `stored`.
+ */
+export async function departAll(q: RawSql, conversationId: string, agentIds: string[] | null): Promise<{ agentId: string; released: number }[]> {
+  const rows = await q.query<{ agent_id: string; n: string | number }>(
+    `WITH k AS MATERIALIZED (
+       SELECT mm.agent_id, ${DELIVERED} AS cur FROM conversation_members mm
+       WHERE mm.conversation_id = $1 AND mm.left_at IS NULL AND ($2::text[] IS NULL OR mm.agent_id = ANY($2::text[]))
+       ORDER BY mm.agent_id
+       FOR UPDATE OF mm
+     ),
+     counted AS (
+       SELECT k.agent_id, (SELECT count(*) FROM messages m, conversation_members mm
+          WHERE mm.agent_id = k.agent_id AND mm.conversation_id = $1 AND m.conversation_id = $1 AND m.seq > k.cur AND ${PENDING}) AS n
+       FROM k
+     ),
+     upd AS (
+       UPDATE conversation_members mm SET left_at = now(), delivered_seq = GREATEST(mm.delivered_seq, cv.last_seq), delivered_at = now()
+       FROM k, conversations cv WHERE mm.conversation_id = $1 AND mm.agent_id = k.agent_id AND cv.id = $1
+       RETURNING 1
+     )
+     SELECT agent_id, n FROM counted`,
+    [conversationId, agentIds],
+  )
+  return rows.map((r) => ({ agentId: r.agent_id, released: Number(r.n) }))
+}
+
+/** Unread per conversation for the conversation list and context: count, oldest and newest seq. */
+export async function unreadIn(sql: RawSql, agentId: string, conversationIds: string[]) {
+  if (conversationIds.length === 0) return new Map<string, { n: number; min: number | null; max: number | null }>()
+  const rows = await sql.query<{ conversation_id: string; n: string | number; min: string | number | null; max: string | number | null }>(
+    `SELECT mm.conversation_id, count(m.seq) AS n, min(m.seq) AS min, max(m.seq) AS max
+     FROM conversation_members mm
+     JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > ${READ} AND ${PENDING}
+     WHERE mm.agent_id = $1 AND mm.conversation_id = ANY($2::text[])
+     GROUP BY mm.conversation_id`,
+    [agentId, conversationIds],
+  )
+  return new Map(rows.map((r) => [r.conversation_id, { n: Number(r.n), min: r.min === null ? null : Number(r.min), max: r.max === null ? null : Number(r.max) }]))
+}
+
+/** SQL pieces for queries elsewhere that report a member's view of a message (history). */
+export const CURSOR_SQL = { DELIVERED, READ, ADDRESSED, PENDING }
