@@ -54,7 +54,7 @@ describe.each(await backends())('WebSocket on %s', (backend) => {
 
   test('acks out of order: the cursor waits for the gap; an ack past a gap that stays open is kept on its own; the gap closing folds it in', async () => {
     const { a, b } = await establishedPair(s)
-    const m = []
+    const m: { id: string; conversation_id: string }[] = []
     for (let i = 0; i < 3; i++) m.push((await a.client.sendMessage({ to: b.handle, content: { text: `g${i}` } })).message)
     const ws = await new WsProbe(s.url).hello(b.apiKey, ['ack'])
     await ws.until(() => ws.ofType('message.new').length === 4, 'four drained frames')
