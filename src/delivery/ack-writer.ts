@@ -47,10 +47,7 @@ export class AckWriter {
   /** Applies everything queued so far (held acks stay held); resolves when it is written. */
   async drain(): Promise<void> {
     this.clearTimer()
-    while (this.flushing || this.queue.length > 0) {
-      if (!this.flushing) this.flushing = this.run()
-      await this.flushing
-    }
+    while (this.flushing || this.queue.length > 0) await (this.flushing ?? this.kick())
   }
 
   /** Held acks waiting for a gap (tests and diagnostics). */
@@ -67,57 +64,62 @@ export class AckWriter {
     if (this.flushing || this.timer) return
     const wait = Math.max(0, this.lastFlushAt + this.flushMs - performance.now())
     if (wait === 0) {
-      this.flushing = this.run()
+      void this.kick()
       return
     }
     this.timer = setTimeout(() => {
       this.timer = null
-      if (!this.flushing) this.flushing = this.run()
+      if (!this.flushing) void this.kick()
     }, wait)
     this.timer.unref?.()
   }
 
-  private async run(): Promise<void> {
-    try {
-      this.lastFlushAt = performance.now()
-      const batch = this.queue
-      this.queue = []
-      const now = Date.now()
-      const held: HeldAck[] = [...this.held.values()].map((h) => ({ agentId: h.agentId, conversationId: h.conversationId, seq: h.seq, persist: now - h.at >= PERSIST_AFTER_MS }))
-      const since = new Map([...this.held.values()].map((h) => [heldKey(h), h.at]))
-      const persisting = new Set(held.filter((h) => h.persist).map(heldKey))
-      this.held.clear()
-      if (batch.length === 0 && held.length === 0) return
-      // One agent's bad ack must not drop everyone else's: a failing flush is split (db/isolate.ts).
-      // Any split is safe: each statement reads the cursor it moves under its row lock.
-      const parts: Part[] = [...batch.map((a) => ({ ack: a })), ...held.map((h) => ({ held: h }))]
-      const outcomes = await runIsolated(parts, async (ps) => {
-        const acks = ps.flatMap((p) => ('ack' in p ? [p.ack] : []))
-        const r = await applyAcks(this.sql, acks, ps.flatMap((p) => ('held' in p ? [p.held] : [])))
-        return ps.map(() => r)
-      }, {
-        onFailure: (err, n, action) => this.log.warn({ err: (err as Error)?.message, n, action }, 'ack flush failed; unwritten acks are offered again'),
-      })
-      const seen = new Set<unknown>()
-      for (const o of outcomes) {
-        if (!o.ok || seen.has(o.value)) continue
-        seen.add(o.value)
-        for (const m of o.value.moved) if (m.released > 0) this.backlog.release(m.agentId, m.released)
-        for (const p of o.value.persisted) if (p.released > 0) this.backlog.release(p.agentId, p.released)
-        for (const a of o.value.resolved) {
-          const to = o.value.cursors.get(cursorKey(a.agentId, a.conversationId))
-          // Above the cursor: the gap below it is still open; keep it for the next flush. (No
-          // cursor: not a member any more, or the sender's own message — nothing to apply.
-          // Persisted: recorded durably this time.)
-          if (to !== undefined && a.seq > to && !persisting.has(heldKey(a))) this.hold(a, since.get(heldKey(a)) ?? now)
-        }
-      }
-      // Gaps may close through another process's flush: look again while anything is held.
-      if (this.held.size > 0) this.queueRecheck()
-    } finally {
-      this.flushing = null
+  /** Start a flush; `flushing` is set before it can settle (run() may finish synchronously). */
+  private kick(): Promise<void> {
+    const p = this.run().finally(() => {
+      if (this.flushing === p) this.flushing = null
       if (this.queue.length > 0) this.schedule()
+    })
+    this.flushing = p
+    return p
+  }
+
+  private async run(): Promise<void> {
+    this.lastFlushAt = performance.now()
+    const batch = this.queue
+    this.queue = []
+    const now = Date.now()
+    const held: HeldAck[] = [...this.held.values()].map((h) => ({ agentId: h.agentId, conversationId: h.conversationId, seq: h.seq, persist: now - h.at >= PERSIST_AFTER_MS }))
+    const since = new Map([...this.held.values()].map((h) => [heldKey(h), h.at]))
+    const persisting = new Set(held.filter((h) => h.persist).map(heldKey))
+    this.held.clear()
+    if (batch.length === 0 && held.length === 0) return
+    // One agent's bad ack must not drop everyone else's: a failing flush is split (db/isolate.ts).
+    // Any split is safe: each statement reads the cursor it moves under its row lock.
+    const parts: Part[] = [...batch.map((a) => ({ ack: a })), ...held.map((h) => ({ held: h }))]
+    const outcomes = await runIsolated(parts, async (ps) => {
+      const acks = ps.flatMap((p) => ('ack' in p ? [p.ack] : []))
+      const r = await applyAcks(this.sql, acks, ps.flatMap((p) => ('held' in p ? [p.held] : [])))
+      return ps.map(() => r)
+    }, {
+      onFailure: (err, n, action) => this.log.warn({ err: (err as Error)?.message, n, action }, 'ack flush failed; unwritten acks are offered again'),
+    })
+    const seen = new Set<unknown>()
+    for (const o of outcomes) {
+      if (!o.ok || seen.has(o.value)) continue
+      seen.add(o.value)
+      for (const m of o.value.moved) if (m.released > 0) this.backlog.release(m.agentId, m.released)
+      for (const p of o.value.persisted) if (p.released > 0) this.backlog.release(p.agentId, p.released)
+      for (const a of o.value.resolved) {
+        const to = o.value.cursors.get(cursorKey(a.agentId, a.conversationId))
+        // Above the cursor: the gap below it is still open; keep it for the next flush. (No
+        // cursor: not a member any more, or the sender's own message — nothing to apply.
+        // Persisted: recorded durably this time.)
+        if (to !== undefined && a.seq > to && !persisting.has(heldKey(a))) this.hold(a, since.get(heldKey(a)) ?? now)
+      }
     }
+    // Gaps may close through another process's flush: look again while anything is held.
+    if (this.held.size > 0) this.queueRecheck()
   }
 
   private hold(a: AckedSeq, since: number) {
@@ -129,7 +131,7 @@ export class AckWriter {
     if (this.timer) return
     this.timer = setTimeout(() => {
       this.timer = null
-      if (!this.flushing) this.flushing = this.run()
+      if (!this.flushing) void this.kick()
     }, Math.max(this.flushMs, 1000))
     this.timer.unref?.()
   }
