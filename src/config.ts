@@ -89,7 +89,7 @@ export const configFields = {
   ACK_FLUSH_MS: field(
     T.Optional(T.Integer({ minimum: 0, maximum: 10_000 })),
     'WebSocket acks (and legacy mark-on-write) are collected this long and applied as one cursor move per conversation and recipient. Longer means fewer writes; an ack not yet applied in a crash only means the message is offered again.',
-    '200',
+    '500',
   ),
   SHARDS: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
@@ -172,7 +172,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsPongTimeoutMs: e.WS_PONG_TIMEOUT_MS ?? 10_000,
     writerConcurrency: e.WRITER_CONCURRENCY ?? 4,
     writerMaxQueue: e.WRITER_MAX_QUEUE ?? 5000,
-    ackFlushMs: e.ACK_FLUSH_MS ?? 200,
+    ackFlushMs: e.ACK_FLUSH_MS ?? 500,
   }
 }
 

@@ -92,7 +92,8 @@ describe.each(await backends())('WebSocket on %s', (backend) => {
     expect(frame.id).toBe(live.id)
     expect(frame.delivery_id).toBeUndefined() // live frames are the public message
     expect(frame.context.conversation.type).toBe('direct')
-    await Bun.sleep(200)
+    // Applied with the next ack flush (ACK_FLUSH_MS), in whichever worker holds the socket.
+    for (const until = Date.now() + 5000; (await b.client.sync()).length > 0 && Date.now() < until; ) await Bun.sleep(100)
     expect(await b.client.sync()).toEqual([])
     ws.close()
   })

@@ -2,7 +2,7 @@ import type { RawSql } from '../db/client.ts'
 import { runIsolated } from '../db/isolate.ts'
 import type { Logger } from '../lib/log.ts'
 import type { Backlog } from '../limits/backlog.ts'
-import { applyAcks, cursorKey, type AckedSeq, type HeldAck } from './cursors.ts'
+import { applyAcks, type AckedSeq, type HeldAck } from './cursors.ts'
 
 /**
  * An out-of-order ack waits in memory this long for its gap to close (most close within a flush
@@ -36,7 +36,7 @@ export class AckWriter {
     private readonly sql: RawSql,
     private readonly backlog: Backlog,
     private readonly log: Logger,
-    private readonly flushMs = 200,
+    private readonly flushMs = 500,
   ) {}
 
   markDelivered(agentId: string, messageId: string): void {
@@ -110,13 +110,9 @@ export class AckWriter {
       seen.add(o.value)
       for (const m of o.value.moved) if (m.released > 0) this.backlog.release(m.agentId, m.released)
       for (const p of o.value.persisted) if (p.released > 0) this.backlog.release(p.agentId, p.released)
-      for (const a of o.value.resolved) {
-        const to = o.value.cursors.get(cursorKey(a.agentId, a.conversationId))
-        // Above the cursor: the gap below it is still open; keep it for the next flush. (No
-        // cursor: not a member any more, or the sender's own message — nothing to apply.
-        // Persisted: recorded durably this time.)
-        if (to !== undefined && a.seq > to && !persisting.has(heldKey(a))) this.hold(a, since.get(heldKey(a)) ?? now)
-      }
+      // Still above the cursor: the gap below it is open; keep it for the next flush (unless it
+      // was recorded durably this time).
+      for (const a of o.value.above) if (!persisting.has(heldKey(a))) this.hold(a, since.get(heldKey(a)) ?? now)
     }
     // Gaps may close through another process's flush: look again while anything is held.
     if (this.held.size > 0) this.queueRecheck()

@@ -81,8 +81,6 @@ export interface Moved {
   released: number
 }
 
-export const cursorKey = (agentId: string, conversationId: string) => `${agentId}\u0000${conversationId}`
-
 export interface AckedSeq {
   agentId: string
   conversationId: string
@@ -101,14 +99,14 @@ export interface HeldAck extends AckedSeq {
  * otherwise out of `stored` (or to the conversation's end when there is none): contiguously, so
  * an ack past a gap never marks the gap delivered. Held acks marked `persist` that are still
  * above the new cursor are recorded in delivery_acks (delivered on their own; the cursor folds
- * them in later). Returns the cursors (moved or not), what left `stored`, and every resolved ack,
- * so the caller can keep holding those above the new cursor.
+ * them in later). Returns the cursors that moved, what left `stored`, and the resolved acks
+ * still above their member's new cursor (the caller holds them for the next flush).
  */
 export async function applyAcks(
   sql: RawSql,
   acks: { agentId: string; messageId: string }[],
   held: HeldAck[],
-): Promise<{ moved: Moved[]; cursors: Map<string, number>; resolved: AckedSeq[]; persisted: { agentId: string; released: number }[] }> {
+): Promise<{ moved: Moved[]; above: AckedSeq[]; persisted: { agentId: string; released: number }[] }> {
   const rows = await sql.query<{ kind: 'cur' | 'ack' | 'pst'; r: string; c: string; a: string | number; b: string | number | null; n: string | number | null }>(
     `WITH a AS (
        SELECT DISTINCT r, c, seq FROM (
@@ -118,17 +116,17 @@ export async function applyAcks(
      ),
      ka AS (SELECT r, c, array_agg(seq) AS seqs FROM a GROUP BY r, c),
      k AS MATERIALIZED (
-       SELECT mm.agent_id, mm.conversation_id, ${DELIVERED} AS cur, ka.seqs
+       SELECT mm.agent_id, mm.conversation_id, ${DELIVERED} AS cur, ka.seqs, ${PLAIN} AS plain
        FROM conversation_members mm JOIN ka ON ka.r = mm.agent_id AND ka.c = mm.conversation_id
        WHERE mm.left_at IS NULL
        ORDER BY mm.agent_id, mm.conversation_id
        FOR UPDATE OF mm
      ),
      n AS (
-       SELECT k.agent_id, k.conversation_id, k.cur, COALESCE(
+       SELECT k.agent_id, k.conversation_id, k.cur, k.plain, COALESCE(
          (SELECT m.seq - 1 FROM messages m, conversation_members mm
           WHERE mm.agent_id = k.agent_id AND mm.conversation_id = k.conversation_id
-            AND m.conversation_id = k.conversation_id AND m.seq > k.cur AND m.seq <> ALL(k.seqs) AND ${PENDING}
+            AND m.conversation_id = k.conversation_id AND m.seq > k.cur AND m.seq <> ALL(k.seqs) AND ${pendingFast('k.plain')}
           ORDER BY m.seq LIMIT 1),
          (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = k.conversation_id),
          k.cur) AS nxt
@@ -153,12 +151,13 @@ export async function applyAcks(
        RETURNING agent_id, conversation_id, seq
      )
      SELECT 'cur' AS kind, n.agent_id AS r, n.conversation_id AS c, n.cur AS a, n.nxt AS b,
-       (SELECT count(*) FROM messages m, conversation_members mm
+       CASE WHEN n.nxt > n.cur THEN (SELECT count(*) FROM messages m, conversation_members mm
         WHERE mm.agent_id = n.agent_id AND mm.conversation_id = n.conversation_id
-          AND m.conversation_id = n.conversation_id AND m.seq > n.cur AND m.seq <= n.nxt AND ${PENDING}) AS n
-     FROM n
+          AND m.conversation_id = n.conversation_id AND m.seq > n.cur AND m.seq <= n.nxt AND ${pendingFast('n.plain')}) ELSE 0 END AS n
+     FROM n WHERE n.nxt > n.cur
      UNION ALL
-     SELECT 'ack', a.r, a.c, a.seq, NULL, NULL FROM a
+     -- Only the acks still above their member's cursor come back (to be held); the rest are applied.
+     SELECT 'ack', a.r, a.c, a.seq, NULL, NULL FROM a JOIN n ON n.agent_id = a.r AND n.conversation_id = a.c WHERE a.seq > n.nxt
      UNION ALL
      -- Recorded now, and still stored in this statement's snapshot: they leave 'stored' here.
      SELECT 'pst', pst.agent_id, pst.conversation_id, 0, NULL,
@@ -169,24 +168,14 @@ export async function applyAcks(
     [acks.map((x) => x.agentId), acks.map((x) => x.messageId), held.map((x) => x.agentId), held.map((x) => x.conversationId), held.map((x) => x.seq), held.map((x) => (x.persist ? 't' : 'f'))],
   )
   const moved: Moved[] = []
-  const cursors = new Map<string, number>()
-  const resolved: AckedSeq[] = []
+  const above: AckedSeq[] = []
   const persisted: { agentId: string; released: number }[] = []
   for (const r of rows) {
-    if (r.kind === 'pst') {
-      persisted.push({ agentId: r.r, released: Number(r.n) })
-      continue
-    }
-    if (r.kind === 'ack') {
-      resolved.push({ agentId: r.r, conversationId: r.c, seq: Number(r.a) })
-      continue
-    }
-    const from = Number(r.a)
-    const to = Number(r.b)
-    cursors.set(cursorKey(r.r, r.c), to)
-    if (to > from) moved.push({ agentId: r.r, conversationId: r.c, from, to, released: Number(r.n) })
+    if (r.kind === 'pst') persisted.push({ agentId: r.r, released: Number(r.n) })
+    else if (r.kind === 'ack') above.push({ agentId: r.r, conversationId: r.c, seq: Number(r.a) })
+    else moved.push({ agentId: r.r, conversationId: r.c, from: Number(r.a), to: Number(r.b), released: Number(r.n) })
   }
-  return { moved, cursors, resolved, persisted }
+  return { moved, above, persisted }
 }
 
 /**
@@ -360,6 +349,22 @@ export async function unreadIn(sql: RawSql, agentId: string, conversationIds: st
   )
   return new Map(rows.map((r) => [r.conversation_id, { n: Number(r.n), min: r.min === null ? null : Number(r.min), max: r.max === null ? null : Number(r.max) }]))
 }
+
+/**
+ * PENDING for the ack path, where most members have no exception rows at all: one probe per
+ * member (`plain`, computed once per flush) instead of four per message scanned.
+ */
+const pendingFast = (plain: string) => `m.sender_id <> mm.agent_id AND m.seq >= mm.joined_seq AND (${plain} OR (
+  NOT EXISTS (SELECT 1 FROM delivery_skips s WHERE s.agent_id = mm.agent_id AND s.conversation_id = m.conversation_id AND s.seq = m.seq)
+  AND NOT EXISTS (SELECT 1 FROM delivery_acks d WHERE d.agent_id = mm.agent_id AND d.conversation_id = m.conversation_id AND d.seq = m.seq)
+  AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = mm.agent_id AND r.conversation_id = m.conversation_id AND r.seq = m.seq)
+  AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = mm.agent_id AND h.message_id = m.id)))`
+
+/** No exception row of any kind for member `mm` in its conversation. */
+const PLAIN = `NOT EXISTS (SELECT 1 FROM delivery_skips s WHERE s.agent_id = mm.agent_id AND s.conversation_id = mm.conversation_id)
+  AND NOT EXISTS (SELECT 1 FROM delivery_acks d WHERE d.agent_id = mm.agent_id AND d.conversation_id = mm.conversation_id)
+  AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = mm.agent_id AND r.conversation_id = mm.conversation_id)
+  AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = mm.agent_id AND h.conversation_id = mm.conversation_id)`
 
 /** SQL pieces for queries elsewhere that report a member's view of a message (history). */
 export const CURSOR_SQL = { DELIVERED, READ, ADDRESSED, PENDING }
