@@ -2,9 +2,12 @@
  * `bun run bench:fanout` — group fan-out: G groups of 256 members (the same 256 agents, each on
  * one WebSocket with `ack`), one sender per group offering R messages/s per group (a group takes
  * at most 20/s). Reports messages/s into groups, delivered frames/s counted at the sockets,
- * send→frame latency p50/p99, errors and server RSS; writes bench/results/fanout-*.json.
+ * send→frame latency p50/p99, errors, server RSS and CPU per delivered frame, beside the
+ * WebSocket publish ceiling measured in the same run (frames/s a bare `server.publish` delivers to
+ * the same number of sockets, parsed the same way: bench/publish-server.ts); writes
+ * bench/results/fanout-*.json.
  *
- *   bun run bench:fanout [--groups 12] [--rates 5,10,20] [--seconds 5] [--members 256]
+ *   bun run bench:fanout [--groups 12] [--rates 5,10,20] [--seconds 5] [--members 256] [--server-dir /path --name fanout-before]
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -12,6 +15,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { seedAgents, seedGroups } from '../load/seed-lib.ts'
 import { spawnServer } from '../load/spawn-server.ts'
+import { delta, pidsNamed, snapshot, withChildren, type CpuGroup } from './cpu.ts'
 import { parseArgs, pct, round, rssOf } from './lib.ts'
 
 const args = parseArgs()
@@ -19,17 +23,55 @@ const GROUPS = Number(args.get('groups') ?? 12)
 const MEMBERS = Number(args.get('members') ?? 256)
 const RATES = (args.get('rates') ?? '5,10,20').split(',').map(Number)
 const SECONDS = Number(args.get('seconds') ?? 5)
+const SERVER_DIR = args.get('server-dir') || undefined
+const NAME = args.get('name') || 'fanout'
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** Frames/s a bare Bun server's `publish` delivers to MEMBERS sockets whose client parses each frame. */
+async function publishCeiling(): Promise<number> {
+  const proc = Bun.spawn(['bun', join(import.meta.dir, 'publish-server.ts'), '0'], { stdout: 'pipe', stderr: 'inherit' })
+  const reader = proc.stdout.getReader()
+  const port = Number(new TextDecoder().decode((await reader.read()).value).trim())
+  let got = 0
+  const socks = await Promise.all(
+    Array.from({ length: MEMBERS }, () => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
+      ws.onopen = () => resolve(ws)
+      ws.onerror = () => reject(new Error('ws error'))
+      ws.onmessage = (e) => {
+        JSON.parse(String(e.data))
+        got++
+      }
+    })),
+  )
+  await Bun.sleep(300)
+  const t0 = performance.now()
+  await fetch(`http://127.0.0.1:${port}/burst?seconds=3&bytes=600`)
+  await Bun.sleep(500) // frames still in flight
+  const fps = got / ((performance.now() - t0) / 1000)
+  for (const ws of socks) ws.close()
+  proc.kill()
+  await proc.exited
+  return round(fps)
+}
+
+const ceilingFps = await publishCeiling()
+console.log(`WebSocket publish ceiling: ${ceilingFps} frames/s to ${MEMBERS} sockets`)
 
 const dbName = `ac_fanout_${Date.now().toString(36)}`
 const admin = postgres(ADMIN, { max: 1, onnotice: () => {} })
 await admin.unsafe(`CREATE DATABASE ${dbName}`)
 await admin.end()
 const databaseUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`)
-const spawned = await spawnServer({ DATABASE_URL: databaseUrl, DATA_DIR: '/tmp/ac-bench-data', SHARDS: '1' })
+const spawned = await spawnServer({ DATABASE_URL: databaseUrl, DATA_DIR: '/tmp/ac-bench-data', SHARDS: '1' }, { cwd: SERVER_DIR })
 const server = spawned.proc
 const base = spawned.url
 
+const cpuGroups: CpuGroup[] = [
+  { name: 'server', pids: () => withChildren(server.pid) },
+  { name: 'postgres', pids: () => pidsNamed('postgres') },
+  { name: 'generator', pids: () => [process.pid] },
+]
 const members = await seedAgents(databaseUrl, MEMBERS, 'fan')
 const groups = await seedGroups(databaseUrl, members, GROUPS)
 console.log(`seeded ${GROUPS} groups × ${MEMBERS} members; connecting ${MEMBERS} sockets`)
@@ -70,6 +112,7 @@ for (const rate of RATES) {
   const started = performance.now()
   let issued = 0
   const rssTimer = setInterval(async () => rss.push(await rssOf(server.pid)), 500)
+  const cpuBefore = snapshot(cpuGroups)
   while (performance.now() - started < SECONDS * 1000) {
     const due = Math.floor(((performance.now() - started) / 1000) * rate) - issued
     for (let i = 0; i < due; i++) {
@@ -100,6 +143,7 @@ for (const rate of RATES) {
   while (inFlight > 0 && performance.now() < drainUntil) await Bun.sleep(20)
   await Bun.sleep(500)
   clearInterval(rssTimer)
+  const used = delta(cpuBefore, snapshot(cpuGroups))
   latencies.sort((a, b) => a - b)
   const level = {
     per_group_rate: rate,
@@ -112,6 +156,9 @@ for (const rate of RATES) {
     delivery_p99_ms: round(pct(latencies, 99)),
     errors,
     server_rss_mb: round(Math.max(0, ...rss) / 1048576),
+    of_publish_ceiling: round(framesAtEnd / (measuredMs / 1000) / ceilingFps),
+    /** CPU µs per delivered frame, per process group. */
+    cpu_us_per_frame: Object.fromEntries(Object.entries(used).map(([k, v]) => [k, round((v * 1e6) / Math.max(1, frames))])),
   }
   levels.push(level)
   console.log(JSON.stringify(level))
@@ -120,18 +167,24 @@ for (const rate of RATES) {
 }
 
 const result = {
-  name: 'fanout',
+  name: NAME,
+  server_dir: SERVER_DIR ?? 'this checkout',
   at: new Date().toISOString(),
   machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1073741824), bun: Bun.version },
-  config: { groups: GROUPS, members: MEMBERS, seconds: SECONDS, delivery_state: 'one envelope row per member per message (durable), acked over the socket' },
+  publish_ceiling_frames_per_s: ceilingFps,
+  config: { groups: GROUPS, members: MEMBERS, seconds: SECONDS, delivery_state: 'one row per group message; per-member cursors moved by batched acks over the socket' },
   levels,
 }
 mkdirSync(join(import.meta.dir, 'results'), { recursive: true })
-const file = join(import.meta.dir, 'results', `fanout-${result.at.replace(/[:.]/g, '-')}.json`)
+const file = join(import.meta.dir, 'results', `${NAME}-${result.at.replace(/[:.]/g, '-')}.json`)
 writeFileSync(file, JSON.stringify(result, null, 2))
-console.log('\n| msgs/s per group | groups | messages/s | delivered frames/s | delivery p50 ms | p99 | errors | RSS MB |')
-console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-for (const l of levels) console.log(`| ${l.per_group_rate} | ${l.groups} | ${l.messages_per_s} | ${l.delivered_frames_per_s} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${l.server_rss_mb} |`)
+console.log(`\nWebSocket publish ceiling (same run): ${ceilingFps} frames/s`)
+console.log('\n| msgs/s per group | groups | messages/s | delivered frames/s | of publish ceiling | delivery p50 ms | p99 | errors | CPU µs/frame (server / pg / gen) | RSS MB |')
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+for (const l of levels) {
+  const c = l.cpu_us_per_frame
+  console.log(`| ${l.per_group_rate} | ${l.groups} | ${l.messages_per_s} | ${l.delivered_frames_per_s} | ${Math.round(l.of_publish_ceiling * 100)} % | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${c.server} / ${c.postgres} / ${c.generator} | ${l.server_rss_mb} |`)
+}
 console.log(`\nwrote ${file}`)
 for (const ws of sockets) ws.close()
 server.kill('SIGTERM')
