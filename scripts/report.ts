@@ -48,7 +48,52 @@ ${line('send_p50_ms', '#2b7bb9')}${line('send_p99_ms', '#d9534f')}
 </svg>\n`
   writeFileSync(join(ROOT, 'docs/throughput-latency.svg'), svg)
 }
+// 3. Benchmark tables, from the newest bench/results/<name>-*.json of each kind (before/after pairs
+// are measured in one sitting with --server-dir).
+// `<name>-` followed by the timestamp, so `direct-` does not also match `direct-before-…`.
+const newestBench = (prefix: string) => readdirSync(join(ROOT, 'bench/results')).filter((f) => f.startsWith(prefix) && /^\d{4}-\d{2}-\d{2}T/.test(f.slice(prefix.length))).sort().at(-1)
+const load = (f: string) => JSON.parse(readFileSync(join(ROOT, 'bench/results', f), 'utf8'))
+const tables: string[] = []
+for (const [prefix, label] of [['direct-before-', 'before (envelope rows, unordered concurrent flushes)'], ['direct-', 'after (cursors, lanes, ordered locks)']] as const) {
+  const f = newestBench(prefix)
+  if (!f) continue
+  const r = load(f)
+  const c = r.ceiling
+  tables.push(`**Direct sends, ${label}** — \`${f}\`; this run's Postgres ceiling: ${c.single_row_commits_per_s} single-row commits/s, ${c.batch100_rows_per_s} rows/s in 100-row batches (8 clients).
+
+| offered/s | accepted/s | of batch ceiling | send p50 ms | p95 | p99 | delivery p50 ms | p99 | lost | errors | 503 | CPU µs/msg: server / Postgres / generator / total | Postgres statements µs/msg | machine busy |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${r.runs[0].levels.map((l: any) => `| ${l.target_rate} | ${l.accepted_per_s} | ${(l.accepted_of_ceiling * 100).toFixed(1)} % | ${l.send_p50_ms} | ${l.send_p95_ms} | ${l.send_p99_ms} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.lost} | ${l.errors} | ${l.unavailable_503} | ${l.cpu_us_per_msg.server} / ${l.cpu_us_per_msg.postgres} / ${l.cpu_us_per_msg.generator} / ${l.cpu_us_per_msg.total} | ${l.pg_statement_us_per_msg ?? 'n/a'} | ${l.machine_busy_pct} % |`).join('\n')}`)
+}
+for (const [prefix, label] of [['fanout-before-', 'before (an envelope row per member per message)'], ['fanout-', 'after (one row per message, member cursors)']] as const) {
+  const f = newestBench(prefix)
+  if (!f) continue
+  const r = load(f)
+  tables.push(`**Group fan-out, ${label}** — \`${f}\`; ${r.config.groups} groups × ${r.config.members} members; this run's WebSocket publish ceiling: ${r.publish_ceiling_frames_per_s ?? 'n/a'} frames/s.
+
+| msgs/s per group | messages/s | delivered frames/s | of publish ceiling | delivery p50 ms | p99 | errors | CPU µs/frame: server / Postgres / generator | RSS MB |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${r.levels.map((l: any) => `| ${l.per_group_rate} | ${l.messages_per_s} | ${l.delivered_frames_per_s} | ${l.of_publish_ceiling === undefined ? 'n/a' : (l.of_publish_ceiling * 100).toFixed(1) + ' %'} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${l.cpu_us_per_frame ? `${l.cpu_us_per_frame.server} / ${l.cpu_us_per_frame.postgres} / ${l.cpu_us_per_frame.generator}` : 'n/a'} | ${l.server_rss_mb} |`).join('\n')}`)
+}
+for (const [prefix, label] of [['embedded-before-', 'before (PGlite on the server thread)'], ['embedded-', 'after (PGlite in its own worker thread)']] as const) {
+  const f = newestBench(prefix)
+  if (!f) continue
+  const r = load(f)
+  const rows = r.runs.map((x: any) => `| ${x.setup} | ${x.flood.accepted_per_s} of ${x.flood.offered_per_s} | ${x.flood.send_p50_ms} / ${x.flood.send_p99_ms} | ${x.flood.health_p50_ms} / ${x.flood.health_p99_ms} / ${x.flood.health_max_ms} | ${x.flood.root_p50_ms} / ${x.flood.root_p99_ms} / ${x.flood.root_max_ms} | ${x.restart_ms ?? '—'} |`)
+  const lv = r.runs.flatMap((x: any) => x.levels.map((l: any) => `| ${x.setup} | ${l.offered_per_s} | ${l.accepted_per_s} | ${l.send_p50_ms} | ${l.send_p99_ms} | ${l.delivery_p50_ms} | ${l.delivery_p99_ms} | ${l.errors} | ${l.health_p99_ms} |`))
+  tables.push(`**Embedded default under a write flood, ${label}** — \`${f}\`; ${r.config.flood}, probes: ${r.config.probes}.
+
+| backend | flood accepted/s | send p50 / p99 ms | health p50 / p99 / max ms | GET / p50 / p99 / max ms | restart on existing data, ms to healthy |
+| --- | ---: | ---: | ---: | ---: | ---: |
+${rows.join('\n')}
+
+| backend | offered/s | accepted/s | send p50 ms | p99 | delivery p50 ms | p99 | errors | health p99 ms |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${lv.join('\n')}`)
+}
 const readmePath = join(ROOT, 'README.md')
-const readme = readFileSync(readmePath, 'utf8')
-writeFileSync(readmePath, readme.replace(/<!-- load:start -->[\s\S]*<!-- load:end -->/, `<!-- load:start -->\n${parts.join('\n\n')}\n<!-- load:end -->`))
+let readme = readFileSync(readmePath, 'utf8')
+readme = readme.replace(/<!-- load:start -->[\s\S]*<!-- load:end -->/, `<!-- load:start -->\n${parts.join('\n\n')}\n<!-- load:end -->`)
+readme = readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${tables.join('\n\n')}\n<!-- bench:end -->`)
+writeFileSync(readmePath, readme)
 console.log(`report: ${parts.length} suites, chart from ${benchFile}`)
