@@ -13,6 +13,7 @@ import { muteRoutes } from './modules/mutes/routes.ts'
 import { presenceRoutes } from './modules/presence/routes.ts'
 import { groupRoutes } from './modules/groups/routes.ts'
 import { syncRoutes } from './modules/sync/routes.ts'
+import { webhookRoutes } from './modules/webhooks/routes.ts'
 import { registrationRoutes } from './modules/registration/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
@@ -100,6 +101,7 @@ export function buildApp(ctx: AppContext) {
     .use(muteRoutes(ctx))
     .use(presenceRoutes(ctx))
     .use(groupRoutes(ctx))
+    .use(webhookRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl)), { detail: { hide: true } })
   self = app
   return app

@@ -17,6 +17,10 @@ import { createMailer } from './mail/mailer.ts'
 import { AgentStore } from './modules/agents/store.ts'
 import { Enforcement } from './modules/enforcement/service.ts'
 import { AckWriter } from './delivery/ack-writer.ts'
+import { WebhookDispatcher } from './delivery/webhooks/dispatcher.ts'
+import { loadSecretBox } from './lib/secret-box.ts'
+import { messageById } from './modules/messages/queries.ts'
+import { publicMessage } from './modules/messages/shape.ts'
 import { BacklogCounter } from './limits/backlog.ts'
 import { SendRateLimiter } from './limits/send-rate.ts'
 import { RedisBacklog, RedisSendRate } from './limits/redis-limits.ts'
@@ -62,6 +66,20 @@ export async function createContext(config: Config, migrate = true): Promise<App
   const push = new Push(realtime.registry, bus, acks, agents, origin)
   const relations = new Relations(database.raw, bus)
   const groups = new GroupStore(database.raw, bus)
+  const secrets = loadSecretBox(config.secretsKey, config.dataDir)
+  const conversations = new Conversations(database.raw, groups, agents)
+  const webhooks = new WebhookDispatcher({
+    database,
+    log,
+    config,
+    box: secrets,
+    async buildMessage(messageId) {
+      const m = await messageById({ database } as AppContext, messageId)
+      if (!m) return null
+      return publicMessage(agents, m, await conversations.facts(m.conversationId))
+    },
+    onMessageDelivered: (agentId, messageId) => acks.markDelivered(agentId, messageId),
+  })
   return {
     config,
     log,
@@ -77,7 +95,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     idempotency: redis ? new RedisIdempotencyStore(redis) : new DbIdempotencyStore(database.db),
     relations,
     directs: new DirectConversations(database.raw, bus),
-    conversations: new Conversations(database.raw, groups, agents),
+    conversations,
     groups,
     mutes: new MuteCache(database.raw, bus),
     sendRate: limitsRedis ? new RedisSendRate(limitsRedis, log) : new SendRateLimiter(),
@@ -87,7 +105,9 @@ export async function createContext(config: Config, migrate = true): Promise<App
     acks,
     realtime,
     push,
-    presence: new Presence(realtime.registry, relations, push, redis ? new RedisPresenceStore(redis, origin) : new LocalPresenceStore(), log),
+    presence: new Presence(realtime.registry, relations, push, redis ? new RedisPresenceStore(redis, origin) : new LocalPresenceStore(), log, database.raw),
+    secrets,
+    webhooks,
   }
 }
 
@@ -111,6 +131,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
     ctx.log.info('bus reconnected: draining every socket again')
     for (const ws of ctx.realtime.registry.all()) void drainBacklog(ctx, ws).catch(() => {})
   })
+  ctx.webhooks.start()
   ctx.log.info({ url, database: ctx.database.kind, redis: Boolean(config.redisUrl) }, 'AgentChat server listening')
   return {
     ctx,
@@ -125,6 +146,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       await Bun.sleep(20)
       await ctx.presence.settled()
       await ctx.writer.flushed()
+      await ctx.webhooks.stop()
       await ctx.acks.drain()
       server.stop(true)
       await ctx.bus.close()

@@ -91,6 +91,28 @@ export const configFields = {
     'WebSocket acks (and legacy mark-on-write) are collected this long and applied as one cursor move per conversation and recipient. Longer means fewer writes; an ack not yet applied in a crash only means the message is offered again.',
     '500',
   ),
+  SECRETS_KEY: field(
+    T.Optional(T.String({ pattern: '^[0-9a-fA-F]{64}$' })),
+    'AES-256 key (64 hex) that encrypts stored webhook signing secrets. Unset: a key is generated once in `DATA_DIR/secrets.key`; every process that shares one database must then share that file or set this.',
+    'generated',
+  ),
+  WEBHOOK_ALLOW_PRIVATE: field(
+    T.Optional(T.Union([T.Literal('0'), T.Literal('1')])),
+    '`1` lets webhook URLs reach loopback, private, link-local, CGNAT and metadata addresses (local development, tests). Off: refused at creation and re-checked after DNS resolution at every delivery.',
+    '0',
+  ),
+  WEBHOOK_RETRY_SCHEDULE_MS: field(
+    T.Optional(T.String({ pattern: '^\\d+(,\\d+)*$' })),
+    'Delays before each retry of a failed webhook delivery, in milliseconds (contract §13.3: 10 s, 30 s, 1 min, 5 min, 15 min, 1 h, 6 h, 24 h); after the last one the delivery moves to `webhook_dead_letters`.',
+    '10000,30000,60000,300000,900000,3600000,21600000,86400000',
+  ),
+  WEBHOOK_TIMEOUT_MS: field(T.Optional(T.Integer({ minimum: 100, maximum: 60_000 })), 'A delivery succeeds on any 2xx within this time; otherwise it is a failed attempt.', '10000'),
+  WEBHOOK_POLL_MS: field(T.Optional(T.Integer({ minimum: 10, maximum: 60_000 })), 'How often each worker claims due webhook deliveries (50 at a time).', '1000'),
+  WEBHOOK_BREAKER_COOLDOWN_MS: field(
+    T.Optional(T.Integer({ minimum: 100 })),
+    'A webhook whose breaker opened (5 consecutive failures, or 10 within 60 s) waits this long before one probe delivery (half-open).',
+    '300000',
+  ),
   SHARDS: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
     'Worker threads per process, all serving the same port. Used only when `DATABASE_URL` and `REDIS_URL` are both set; otherwise one worker.',
@@ -125,11 +147,17 @@ export interface Config {
   writerConcurrency: number
   writerMaxQueue: number
   ackFlushMs: number
+  secretsKey: string | undefined
+  webhookAllowPrivate: boolean
+  webhookRetryScheduleMs: number[]
+  webhookTimeoutMs: number
+  webhookPollMs: number
+  webhookBreakerCooldownMs: number
 }
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -173,6 +201,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     writerConcurrency: e.WRITER_CONCURRENCY ?? 4,
     writerMaxQueue: e.WRITER_MAX_QUEUE ?? 5000,
     ackFlushMs: e.ACK_FLUSH_MS ?? 500,
+    secretsKey: e.SECRETS_KEY,
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === '1',
+    webhookRetryScheduleMs: (e.WEBHOOK_RETRY_SCHEDULE_MS ?? '10000,30000,60000,300000,900000,3600000,21600000,86400000').split(',').map(Number),
+    webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS ?? 10_000,
+    webhookPollMs: e.WEBHOOK_POLL_MS ?? 1000,
+    webhookBreakerCooldownMs: e.WEBHOOK_BREAKER_COOLDOWN_MS ?? 300_000,
   }
 }
 

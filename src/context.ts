@@ -3,6 +3,8 @@ import type { Bus } from './bus/bus.ts'
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'
 import type { AckWriter } from './delivery/ack-writer.ts'
+import type { WebhookDispatcher } from './delivery/webhooks/dispatcher.ts'
+import type { SecretBox } from './lib/secret-box.ts'
 import type { IdempotencyStore } from './http/idempotency-store.ts'
 import type { Logger } from './lib/log.ts'
 import type { Backlog } from './limits/backlog.ts'
@@ -50,4 +52,8 @@ export interface AppContext {
   realtime: Realtime
   push: Push
   presence: Presence
+  /** Encrypts stored webhook signing secrets. */
+  secrets: SecretBox
+  /** Works the webhook outbox (every worker runs one; they share rows through Postgres). */
+  webhooks: WebhookDispatcher
 }

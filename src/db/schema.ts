@@ -305,3 +305,80 @@ export const groupInvites = pgTable(
   },
   (t) => [uniqueIndex('group_invites_pair_uq').on(t.groupId, t.inviteeId), index('group_invites_invitee_idx').on(t.inviteeId, t.createdAt)],
 )
+
+/**
+ * Webhooks (contract §13). The signing secret must be usable to sign, so it cannot be hashed: it
+ * is stored encrypted (AES-256-GCM, `src/lib/secret-box.ts`). The circuit breaker lives on the
+ * row so that every worker and process sees the same state.
+ */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: text('id').primaryKey(),
+    agentId: text('agent_id').notNull(),
+    url: text('url').notNull(),
+    events: text('events').array().notNull(),
+    secretEnc: text('secret_enc').notNull(),
+    active: boolean('active').notNull().default(true),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** closed | open | probing */
+    breakerState: text('breaker_state').notNull().default('closed'),
+    breakerOpenedAt: ts('breaker_opened_at'),
+    probeStartedAt: ts('probe_started_at'),
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    /** Failures of the last 60 s (at most 10 kept): the "10 in 60 s" rule. */
+    recentFailures: timestamp('recent_failures', { withTimezone: true, mode: 'date' }).array().notNull().default(sql`'{}'`),
+  },
+  (t) => [index('webhooks_agent_idx').on(t.agentId).where(sql`active`)],
+)
+
+/**
+ * The durable outbox: one row per (event, webhook), inserted in the transaction (or statement) of
+ * the change it reports, worked by every process with FOR UPDATE SKIP LOCKED. `body` is the exact
+ * signed JSON; for `message.new` it is built at the first attempt from `message_id` and then kept,
+ * so every retry carries the same bytes.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    webhookId: text('webhook_id').notNull(),
+    agentId: text('agent_id').notNull(),
+    event: text('event').notNull(),
+    messageId: text('message_id'),
+    body: text('body'),
+    /** pending | delivered | skipped */
+    state: text('state').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    leaseUntil: ts('lease_until'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`state = 'pending'`),
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.nextAttemptAt).where(sql`state = 'pending'`),
+    index('webhook_deliveries_done_idx').on(t.deliveredAt).where(sql`state <> 'pending'`),
+  ],
+)
+
+/** Deliveries that used every attempt of the schedule (operator replay only). */
+export const webhookDeadLetters = pgTable(
+  'webhook_dead_letters',
+  {
+    id: text('id').primaryKey(),
+    webhookId: text('webhook_id').notNull(),
+    agentId: text('agent_id').notNull(),
+    event: text('event').notNull(),
+    messageId: text('message_id'),
+    body: text('body'),
+    attempts: integer('attempts').notNull(),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull(),
+    deadAt: ts('dead_at').notNull().defaultNow(),
+  },
+  (t) => [index('webhook_dead_letters_webhook_idx').on(t.webhookId)],
+)

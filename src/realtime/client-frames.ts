@@ -42,7 +42,7 @@ export async function handleClientFrame(ctx: AppContext, ws: AgentSocket, raw: s
       if (typeof conversationId !== 'string' || typeof through !== 'number' || !Number.isInteger(through)) return
       const mem = await membership(ctx.database.raw, conversationId, me)
       if (!mem?.active) return
-      const senders = await markReadThrough(ctx, conversationId, me, through)
+      const senders = await markReadThrough(ctx, conversationId, me, ws.data.handle!, through)
       const at = new Date().toISOString()
       for (const senderId of senders) {
         const sender = await ctx.agents.get(senderId)

@@ -1,3 +1,4 @@
+import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import type { AppContext } from '../../context.ts'
 import { reports } from '../../db/schema.ts'
 import { uniqueViolation } from '../../db/errors.ts'
@@ -16,9 +17,20 @@ export async function resolveOther(ctx: AppContext, me: AgentRecord, rawHandle: 
   return other
 }
 
+/**
+ * The block row and the blocked agent's `contact.blocked` webhook (naming the blocker) commit
+ * together; blocking again changes nothing and fires nothing.
+ */
+async function blockWithEvent(ctx: AppContext, me: AgentRecord, target: AgentRecord) {
+  await ctx.database.transaction(async (tx) => {
+    const rows = await tx.query(`INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at`, [me.id, target.id])
+    if (rows.length > 0) await enqueue(tx, 'contact.blocked', `${me.id}:${target.id}:${Date.now()}`, { blocked_by: me.handle }, { agents: [target.id] })
+  })
+}
+
 export async function blockAgent(ctx: AppContext, me: AgentRecord, target: AgentRecord): Promise<void> {
   if (target.isSystem) throw fail('SYSTEM_AGENT_PROTECTED')
-  await q.block(ctx.db, me.id, target.id)
+  await blockWithEvent(ctx, me, target)
   await ctx.relations.changed(me.id, target.id)
   await ctx.enforcement.reevaluate((await ctx.agents.get(target.id)) ?? target)
 }
@@ -27,7 +39,7 @@ export async function blockAgent(ctx: AppContext, me: AgentRecord, target: Agent
 export async function reportAgent(ctx: AppContext, me: AgentRecord, target: AgentRecord, reason: string | undefined) {
   if (target.isSystem) throw fail('SYSTEM_AGENT_PROTECTED')
   if (await q.hasReported(ctx.db, me.id, target.id)) throw fail('ALREADY_REPORTED')
-  await q.block(ctx.db, me.id, target.id)
+  await blockWithEvent(ctx, me, target)
   await ctx.relations.changed(me.id, target.id)
   try {
     await ctx.db.insert(reports).values({ id: newId('rpt'), reporterId: me.id, targetId: target.id, reason: reason ?? null })

@@ -1,3 +1,4 @@
+import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import type { AppContext } from '../../context.ts'
 import { uniqueViolation } from '../../db/errors.ts'
 import { agentNotFound, fail, rateLimited } from '../../http/errors.ts'
@@ -208,21 +209,26 @@ export async function addMember(ctx: AppContext, g: GroupRow, inviter: AgentReco
   const cap = await ctx.counters.fixed(`invites:${inviter.id}`, GROUP_LIMITS.invitesPerDay, 86_400_000)
   if (!cap.allowed) throw rateLimited(cap.retryAfterMs, 'Daily group-invite limit reached (50/day)')
   const invite = { id: newId('gri'), groupId: g.id, inviterId: inviter.id, createdAt: new Date() }
+  const body = await invitationBody(ctx, invite, g)
   try {
-    await ctx.database.raw.query(`INSERT INTO group_invites (id, group_id, invitee_id, inviter_id, created_at) VALUES ($1, $2, $3, $4, $5)`, [
-      invite.id,
-      g.id,
-      target.id,
-      inviter.id,
-      invite.createdAt.toISOString(),
-    ])
+    // The invite and the invitee's group.invite.received webhook commit together.
+    await ctx.database.transaction(async (q) => {
+      await q.query(`INSERT INTO group_invites (id, group_id, invitee_id, inviter_id, created_at) VALUES ($1, $2, $3, $4, $5)`, [
+        invite.id,
+        g.id,
+        target.id,
+        inviter.id,
+        invite.createdAt.toISOString(),
+      ])
+      await enqueue(q, 'group.invite.received', invite.id, body, { agents: [target.id] })
+    })
   } catch (err) {
     if (uniqueViolation(err) === null) throw err
     const again = await ctx.database.raw.query<{ id: string }>(`SELECT id FROM group_invites WHERE group_id = $1 AND invitee_id = $2`, [g.id, target.id])
     return { handle, outcome: 'invited', invite_id: again[0]?.id }
   }
   if (target.pausedByOwner !== 'full') {
-    ctx.push.toAgents([target.id], JSON.stringify({ type: 'group.invite.received', payload: await invitationBody(ctx, invite, g) }))
+    ctx.push.toAgents([target.id], JSON.stringify({ type: 'group.invite.received', payload: body }))
   }
   return { handle, outcome: 'invited', invite_id: invite.id }
 }
@@ -297,13 +303,14 @@ export async function deleteGroup(ctx: AppContext, me: AgentRecord, groupId: str
   await systemMessage(ctx, groupId, me.id, { event: 'group_deleted', actor_handle: me.handle })
   const formers = g.members.map((m) => m.agentId)
   const deletedAt = new Date()
+  const info = { group_id: groupId, deleted_by_handle: me.handle, deleted_at: deletedAt.toISOString() }
   await ctx.database.transaction(async (q) => {
     await q.query(`UPDATE conversations SET deleted_at = $2, deleted_by = $3 WHERE id = $1`, [groupId, deletedAt.toISOString(), me.id])
     for (const d of await departAll(q, groupId, null)) if (d.released > 0) ctx.backlog.release(d.agentId, d.released)
     await q.query(`DELETE FROM group_invites WHERE group_id = $1`, [groupId])
+    await enqueue(q, 'group.deleted', groupId, info, { agents: formers })
   })
   await ctx.groups.changed(groupId)
-  const info = { group_id: groupId, deleted_by_handle: me.handle, deleted_at: deletedAt.toISOString() }
   const frame = JSON.stringify({ type: 'group.deleted', payload: info })
   const audience: string[] = []
   for (const id of formers) {

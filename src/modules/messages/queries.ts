@@ -1,3 +1,4 @@
+import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import type { AppContext } from '../../context.ts'
 import { deliveryIdFromPosition } from '../../lib/ids.ts'
 import { CURSOR_SQL, isStored, readOne, readThrough } from '../../delivery/cursors.ts'
@@ -86,16 +87,32 @@ export async function messageById(ctx: AppContext, id: string) {
  * Mark one message the caller received read (forward only, that message alone). Null when it
  * is not addressed to the caller; `was` says whether it was still stored (0) or unread (1).
  */
-export async function markRead(ctx: AppContext, messageId: string, recipientId: string) {
-  const r = await readOne(ctx.database.raw, recipientId, messageId)
+export async function markRead(ctx: AppContext, messageId: string, recipientId: string, readerHandle: string) {
+  // The read and its message.read webhook for the sender commit together.
+  const r = await ctx.database.transaction(async (q) => {
+    const r = await readOne(q, recipientId, messageId)
+    if (r && r.was < 2) {
+      const data = { message_id: messageId, read_by: readerHandle, read_at: r.readAt.toISOString() }
+      await enqueue(q, 'message.read', `${messageId}:${recipientId}`, data, { agents: [r.senderId] })
+    }
+    return r
+  })
   if (r && r.was === 0) ctx.backlog.release(recipientId)
   return r
 }
 
 /** Mark the caller's messages in a conversation read through a seq (WS `message.read_ack`); returns the senders affected. */
-export async function markReadThrough(ctx: AppContext, conversationId: string, recipientId: string, throughSeq: number): Promise<string[]> {
+export async function markReadThrough(ctx: AppContext, conversationId: string, recipientId: string, readerHandle: string, throughSeq: number): Promise<string[]> {
   await ctx.acks.drain()
-  const r = await readThrough(ctx.database.raw, recipientId, conversationId, throughSeq)
+  const r = await ctx.database.transaction(async (q) => {
+    const r = await readThrough(q, recipientId, conversationId, throughSeq)
+    if (r.senders.length > 0) {
+      const [m] = await q.query<{ id: string }>(`SELECT id FROM messages WHERE conversation_id = $1 AND seq = $2`, [conversationId, throughSeq])
+      const data = { message_id: m?.id ?? null, conversation_id: conversationId, through_seq: throughSeq, read_by: readerHandle, read_at: new Date().toISOString() }
+      await enqueue(q, 'message.read', `${conversationId}:${recipientId}:${throughSeq}`, data, { agents: r.senders })
+    }
+    return r
+  })
   if (r.released > 0) ctx.backlog.release(recipientId, r.released)
   return r.senders
 }

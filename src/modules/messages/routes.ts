@@ -107,7 +107,7 @@ export function messageRoutes(ctx: AppContext) {
       async ({ params, request }) => {
         const me = await authenticate(ctx, request)
         const message = await messageById(ctx, params.id)
-        const r = message ? await markRead(ctx, params.id, me.id) : null
+        const r = message ? await markRead(ctx, params.id, me.id, me.handle) : null
         if (!message || !r) throw fail('MESSAGE_NOT_FOUND')
         if (r.was < 2) {
           const sender = await ctx.agents.get(r.senderId)

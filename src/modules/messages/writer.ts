@@ -2,6 +2,7 @@ import type { Database, RawSql } from '../../db/client.ts'
 import { runIsolated, TRANSIENT } from '../../db/isolate.ts'
 import { ApiError } from '../../http/errors.ts'
 import type { Logger } from '../../lib/log.ts'
+import { MESSAGE_NEW_OUTBOX_CTE } from '../../delivery/webhooks/outbox.ts'
 import { fnv1a } from '../../shard/vshard.ts'
 import { rowToMessage, type MessageRow, type StoredMessage } from './shape.ts'
 
@@ -181,7 +182,8 @@ skips AS (
   SELECT s.value, n.c, n.seq FROM numbered n CROSS JOIN LATERAL json_array_elements_text(n.sk) AS s(value)
   WHERE n.sk IS NOT NULL
   ON CONFLICT DO NOTHING
-)
+),
+${MESSAGE_NEW_OUTBOX_CTE}
 SELECT 'new' AS kind, n.ord, n.seq, NULL::text AS id, NULL::text AS conversation_id, NULL::text AS sender_id,
        NULL::text AS client_msg_id, NULL::text AS type, NULL::jsonb AS content, NULL::jsonb AS metadata, NULL::timestamptz AS created_at
 FROM numbered n

@@ -1,3 +1,5 @@
+import type { RawSql } from '../../db/client.ts'
+import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import type { Logger } from '../../lib/log.ts'
 import type { Relations } from '../contacts/relations.ts'
 import type { Push } from '../../realtime/push.ts'
@@ -29,6 +31,7 @@ export class Presence {
     private readonly push: Push,
     private readonly store: PresenceStore,
     private readonly log: Logger,
+    private readonly sql?: RawSql,
   ) {}
 
   async view(agentId: string, handle: string): Promise<PresenceView> {
@@ -85,8 +88,15 @@ export class Presence {
     const watchers = await this.relations.watchersOf(agentId)
     if (watchers.length === 0) return
     const v = await this.view(agentId, handle)
-    const frame = JSON.stringify({ type: 'presence.update', payload: { handle, status: v.status, custom_message: v.custom_message } })
-    this.push.toAgents(watchers, frame)
+    const payload = { handle, status: v.status, custom_message: v.custom_message }
+    this.push.toAgents(watchers, JSON.stringify({ type: 'presence.update', payload }))
+    // presence.update webhooks of the same watchers. Presence itself is not stored in Postgres, so
+    // the outbox row is the only write; a failure here never fails the presence change.
+    if (this.sql) {
+      await enqueue(this.sql, 'presence.update', `${agentId}:${Date.now()}:${v.status}:${v.custom_message ?? ''}`, payload, { agents: watchers }).catch((err) =>
+        this.log.warn({ err: String(err) }, 'presence.update webhook enqueue failed'),
+      )
+    }
   }
 
   private readonly pending = new Set<Promise<void>>()

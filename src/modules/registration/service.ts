@@ -1,3 +1,4 @@
+import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import { and, count, eq, ne } from 'drizzle-orm'
 import type { AppContext } from '../../context.ts'
 import { agents } from '../../db/schema.ts'
@@ -54,17 +55,23 @@ export async function completeRegistration(
   if ((lifetime?.n ?? 0) >= LIFETIME_REGISTRATIONS_PER_EMAIL) throw fail('EMAIL_EXHAUSTED')
   const { key, hash } = mintApiKey()
   try {
-    const [agent] = await ctx.db
-      .insert(agents)
-      .values({
-        id: newId('agt'),
-        handle: pending.handle!,
-        email: pending.email,
-        displayName: pending.displayName,
-        description: pending.description,
-        apiKeyHash: hash,
-      })
-      .returning()
+    // The agent and the agent.created webhooks of system-agent subscribers commit together.
+    const id = newId('agt')
+    const createdAt = new Date()
+    await ctx.database.transaction(async (q) => {
+      await q.query(`INSERT INTO agents (id, handle, email, display_name, description, api_key_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, [
+        id,
+        pending.handle!,
+        pending.email,
+        pending.displayName ?? null,
+        pending.description ?? null,
+        hash,
+        createdAt.toISOString(),
+      ])
+      const data = { handle: pending.handle!, display_name: pending.displayName ?? null, created_at: createdAt.toISOString() }
+      await enqueue(q, 'agent.created', id, data, { systemAgents: true })
+    })
+    const [agent] = await ctx.db.select().from(agents).where(eq(agents.id, id))
     return { agent: agent!, apiKey: key }
   } catch (err) {
     // Two verifications raced for the same handle or email: the loser gets the conflict.

@@ -9,6 +9,12 @@ const Health = t.Object({
   status: t.Union([t.Literal('ok'), t.Literal('degraded')]),
   database: t.Object({ ok: t.Boolean(), kind: t.String() }),
   pubsub: t.Optional(t.Object({ ok: t.Boolean() })),
+  webhooks: t.Optional(
+    t.Object(
+      { pending: t.Integer(), dead_letters: t.Integer(), open_breakers: t.Integer() },
+      { description: 'The webhook outbox as this worker last counted it (every few seconds): pending deliveries, dead letters, webhooks whose breaker is open.' },
+    ),
+  ),
 })
 
 async function check(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<boolean> {
@@ -30,9 +36,10 @@ export function systemRoutes(ctx: AppContext) {
       '/v1/health',
       async () => {
         const dbOk = await check(() => ctx.database.ping().then(() => true))
-        const body: { status: 'ok' | 'degraded'; database: { ok: boolean; kind: string }; pubsub?: { ok: boolean } } = {
+        const body: { status: 'ok' | 'degraded'; database: { ok: boolean; kind: string }; pubsub?: { ok: boolean }; webhooks?: typeof ctx.webhooks.stats } = {
           status: 'ok',
           database: { ok: dbOk, kind: ctx.database.kind },
+          webhooks: ctx.webhooks.stats,
         }
         let ok = dbOk
         if (ctx.config.redisUrl) {
