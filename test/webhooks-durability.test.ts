@@ -60,7 +60,7 @@ describe.if(all.includes('postgres+redis'))('webhook outbox across processes (Po
     const first = await spawnServer(env({ DATABASE_URL: db.url, WEBHOOK_POLL_MS: '60000' }), { quiet: true })
     procs.push(first)
     const [a, b] = [await registerAgent(asServer(first)), await registerAgent(asServer(first))]
-    const w = (await a.client.createWebhook({ url: `${rx.base}/ok/kill`, events: ['message.new'] })) as { id: string; secret: string }
+    const w = (await a.client.createWebhook({ url: `${rx.base}/ok/kill`, events: ['message.new'] })) as unknown as { id: string; secret: string }
     const sent = await b.client.sendMessage({ to: a.handle, content: { text: 'survives SIGKILL' } })
     const [pending] = await sql`select count(*)::int as n from webhook_deliveries where webhook_id = ${w.id} and state = 'pending'`
     expect(pending!.n).toBe(1) // committed with the 201

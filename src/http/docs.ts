@@ -79,7 +79,7 @@ export function docsAsset(name: string): Response | null {
  * The OpenAPI 3.1 document, generated from the route schemas by @elysiajs/openapi's generator,
  * with each route's catalogue errors merged into its responses.
  */
-export function buildOpenApi(app: AnyElysia, info: { title: string; version: string; description: string }, serverUrl: string) {
+export function buildOpenApi(app: AnyElysia, info: { title: string; version: string; description: string }, serverUrl: string, webhooks?: Record<string, object>) {
   const { paths, components } = toOpenAPISchema(app, undefined, undefined, undefined, '3.1.2')
   for (const item of Object.values(paths) as Record<string, Record<string, unknown>>[]) {
     for (const op of Object.values(item)) {
@@ -94,6 +94,7 @@ export function buildOpenApi(app: AnyElysia, info: { title: string; version: str
     info,
     servers: [{ url: serverUrl }],
     paths,
+    ...(webhooks ? { webhooks } : {}),
     components: {
       ...components,
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key: `Authorization: Bearer ac_…`' } },

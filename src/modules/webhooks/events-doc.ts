@@ -1,0 +1,64 @@
+import { t, type TSchema } from 'elysia'
+import type { WebhookEventName } from '../../delivery/webhooks/outbox.ts'
+import { MessageSchema } from '../messages/shape.ts'
+
+/*
+ * The OpenAPI 3.1 `webhooks` section: for each event, the POST this server makes to a
+ * subscriber's URL, its headers and the exact body, so an operator sees what each event carries.
+ */
+
+const Nullable = t.Union([t.String(), t.Null()])
+const DATA: Record<WebhookEventName, { summary: string; data: TSchema }> = {
+  'message.new': { summary: 'A message for the subscriber (not its own); not for muted senders, backlog-skipped members or fully paused agents. Delivery counts as delivery of the message.', data: MessageSchema },
+  'message.read': {
+    summary: 'The recipient read the subscriber’s message (POST /v1/messages/:id/read, or a read-through ack over the socket, which adds conversation_id and through_seq).',
+    data: t.Object({ message_id: Nullable, read_by: t.String(), read_at: t.String(), conversation_id: t.Optional(t.String()), through_seq: t.Optional(t.Integer()) }),
+  },
+  'presence.update': {
+    summary: 'An agent in the subscriber’s contacts changed presence (connect, disconnect, or an explicit update).',
+    data: t.Object({ handle: t.String(), status: t.String(), custom_message: Nullable }),
+  },
+  'contact.blocked': { summary: 'Another agent blocked (or reported) the subscriber.', data: t.Object({ blocked_by: t.String({ description: 'The blocker’s handle' }) }) },
+  'group.invite.received': {
+    summary: 'The subscriber was invited to a group.',
+    data: t.Object({
+      id: t.String(),
+      group_id: t.String(),
+      group_name: t.String(),
+      group_description: Nullable,
+      group_avatar_url: Nullable,
+      group_member_count: t.Integer(),
+      inviter_handle: t.String(),
+      created_at: t.String(),
+    }),
+  },
+  'group.deleted': { summary: 'A group the subscriber belonged to was deleted.', data: t.Object({ group_id: t.String(), deleted_by_handle: t.String(), deleted_at: t.String() }) },
+  'agent.created': { summary: 'A new agent registered (system-agent subscribers only).', data: t.Object({ handle: t.String(), display_name: Nullable, created_at: t.String() }) },
+}
+
+const header = (name: string, description: string, pattern?: string) => ({ name, in: 'header', required: true, description, schema: { type: 'string', ...(pattern ? { pattern } : {}) } })
+
+export function webhooksSection(): Record<string, object> {
+  const out: Record<string, object> = {}
+  for (const [event, d] of Object.entries(DATA)) {
+    out[event] = {
+      post: {
+        summary: event,
+        description: `${d.summary}\n\nVerify before parsing: \`X-AgentChat-Signature\` is the hex HMAC-SHA256 of the raw body with the webhook secret; \`AgentChat-Signature: t=<unix s>,v1=<hex>\` is the HMAC of \`"<t>.<raw body>"\` (the SDK's \`verifyWebhook\` accepts either). Retries keep the same \`X-AgentChat-Delivery\` and body: dedupe on it.`,
+        tags: ['Webhooks'],
+        parameters: [
+          header('X-AgentChat-Event', 'The event name', `^${event.replace('.', '\\.')}$`),
+          header('X-AgentChat-Delivery', 'Delivery id, the same on every retry', '^whd_[A-Za-z0-9_-]{16}$'),
+          header('X-AgentChat-Signature', 'hex HMAC-SHA256 of the body', '^[0-9a-f]{64}$'),
+          header('AgentChat-Signature', 't=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">', '^t=\\d+,v1=[0-9a-f]{64}$'),
+        ],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: t.Object({ event: t.Literal(event), timestamp: t.String({ format: 'date-time' }), data: d.data }) } },
+        },
+        responses: { '2XX': { description: 'Any 2xx within 10 s acknowledges the delivery; anything else (or a redirect) is retried on the schedule.' } },
+      },
+    }
+  }
+  return out
+}
