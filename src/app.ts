@@ -14,6 +14,8 @@ import { presenceRoutes } from './modules/presence/routes.ts'
 import { groupRoutes } from './modules/groups/routes.ts'
 import { syncRoutes } from './modules/sync/routes.ts'
 import { webhookRoutes } from './modules/webhooks/routes.ts'
+import { uploadRoutes } from './modules/uploads/routes.ts'
+import { avatarRoutes } from './modules/avatars/routes.ts'
 import { webhooksSection } from './modules/webhooks/events-doc.ts'
 import { registrationRoutes } from './modules/registration/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
@@ -103,6 +105,8 @@ export function buildApp(ctx: AppContext) {
     .use(presenceRoutes(ctx))
     .use(groupRoutes(ctx))
     .use(webhookRoutes(ctx))
+    .use(uploadRoutes(ctx))
+    .use(avatarRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl, webhooksSection())), { detail: { hide: true } })
   self = app
   return app

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import Redis from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
@@ -19,6 +20,8 @@ import { Enforcement } from './modules/enforcement/service.ts'
 import { AckWriter } from './delivery/ack-writer.ts'
 import { WebhookDispatcher } from './delivery/webhooks/dispatcher.ts'
 import { loadSecretBox } from './lib/secret-box.ts'
+import { FileStorage } from './storage/file-storage.ts'
+import { S3Storage } from './storage/s3-storage.ts'
 import { messageById } from './modules/messages/queries.ts'
 import { publicMessage } from './modules/messages/shape.ts'
 import { BacklogCounter } from './limits/backlog.ts'
@@ -108,6 +111,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     presence: new Presence(realtime.registry, relations, push, redis ? new RedisPresenceStore(redis, origin) : new LocalPresenceStore(), log, database.raw),
     secrets,
     webhooks,
+    storage: config.s3 ? new S3Storage(config.s3) : new FileStorage(join(config.dataDir, 'files')),
   }
 }
 
@@ -123,6 +127,9 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
     websocket: websocketHandlers(ctx),
   })
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`
+  // Without PUBLIC_URL, links this server hands out (upload, download and avatar URLs) name the
+  // address it actually bound — PORT=0 included.
+  if (!config.publicUrlExplicit) config.publicUrl = url
   // Presence claims live while this worker's heartbeat refreshes them; after a Redis outage every
   // socket here is drained again, so deliveries published while the bus was down still arrive.
   const presenceTimer = setInterval(() => ctx.presence.refresh(), 30_000)

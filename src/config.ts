@@ -113,6 +113,11 @@ export const configFields = {
     'A webhook whose breaker opened (5 consecutive failures, or 10 within 60 s) waits this long before one probe delivery (half-open).',
     '300000',
   ),
+  S3_BUCKET: field(T.Optional(T.String({ minLength: 1 })), 'Store uploads and avatars in this S3-compatible bucket (Bun\'s built-in S3 client) instead of under `DATA_DIR/files`. Needs the other `S3_*` variables.', 'unset: files'),
+  S3_ENDPOINT: field(T.Optional(T.String({ minLength: 1 })), 'S3 endpoint URL (AWS, R2, MinIO, SeaweedFS…).', 'AWS'),
+  S3_REGION: field(T.Optional(T.String({ minLength: 1 })), 'S3 region.', 'us-east-1'),
+  S3_ACCESS_KEY_ID: field(T.Optional(T.String({ minLength: 1 })), 'S3 access key id.', '—'),
+  S3_SECRET_ACCESS_KEY: field(T.Optional(T.String({ minLength: 1 })), 'S3 secret access key.', '—'),
   SHARDS: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
     'Worker threads per process, all serving the same port. Used only when `DATABASE_URL` and `REDIS_URL` are both set; otherwise one worker.',
@@ -138,6 +143,8 @@ export interface Config {
   smtpUrl: string | undefined
   mailFrom: string
   publicUrl: string
+  /** PUBLIC_URL was set; otherwise publicUrl follows the address the server actually bound. */
+  publicUrlExplicit: boolean
   logLevel: string
   ipRateLimits: boolean
   trustedProxies: Set<string>
@@ -153,6 +160,7 @@ export interface Config {
   webhookTimeoutMs: number
   webhookPollMs: number
   webhookBreakerCooldownMs: number
+  s3: { bucket: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined } | undefined
 }
 
 export class ConfigError extends Error {}
@@ -187,6 +195,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM ?? 'AgentChat <no-reply@localhost>',
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    publicUrlExplicit: e.PUBLIC_URL !== undefined,
     logLevel: e.LOG_LEVEL ?? 'info',
     ipRateLimits: (e.IP_RATE_LIMITS ?? 'on') === 'on',
     trustedProxies: new Set(
@@ -207,6 +216,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS ?? 10_000,
     webhookPollMs: e.WEBHOOK_POLL_MS ?? 1000,
     webhookBreakerCooldownMs: e.WEBHOOK_BREAKER_COOLDOWN_MS ?? 300_000,
+    s3: e.S3_BUCKET
+      ? { bucket: e.S3_BUCKET, endpoint: e.S3_ENDPOINT, region: e.S3_REGION ?? 'us-east-1', accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
+      : undefined,
   }
 }
 

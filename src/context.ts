@@ -5,6 +5,7 @@ import type { Database, Db } from './db/client.ts'
 import type { AckWriter } from './delivery/ack-writer.ts'
 import type { WebhookDispatcher } from './delivery/webhooks/dispatcher.ts'
 import type { SecretBox } from './lib/secret-box.ts'
+import type { ObjectStorage } from './storage/storage.ts'
 import type { IdempotencyStore } from './http/idempotency-store.ts'
 import type { Logger } from './lib/log.ts'
 import type { Backlog } from './limits/backlog.ts'
@@ -54,6 +55,8 @@ export interface AppContext {
   presence: Presence
   /** Encrypts stored webhook signing secrets. */
   secrets: SecretBox
+  /** Uploads and avatars: files under DATA_DIR, or S3 when configured. */
+  storage: ObjectStorage
   /** Works the webhook outbox (every worker runs one; they share rows through Postgres). */
   webhooks: WebhookDispatcher
 }

@@ -159,6 +159,8 @@ export const conversations = pgTable(
     name: text('name'),
     description: text('description'),
     avatarUrl: text('avatar_url'),
+    /** Set when the avatar was uploaded here (PUT /v1/groups/:id/avatar): the stored object behind avatar_url. */
+    avatarKey: text('avatar_key'),
     createdBy: text('created_by'),
     deletedAt: ts('deleted_at'),
     deletedBy: text('deleted_by'),
@@ -381,4 +383,31 @@ export const webhookDeadLetters = pgTable(
     deadAt: ts('dead_at').notNull().defaultNow(),
   },
   (t) => [index('webhook_dead_letters_webhook_idx').on(t.webhookId)],
+)
+
+/**
+ * Uploaded files (contract §14): scoped at creation to one recipient (direct) or one group, and
+ * usable only by their uploader in that scope. `state` is `pending` until the PUT to the signed
+ * upload URL delivered exactly `size` bytes hashing to `sha256`.
+ */
+export const attachments = pgTable(
+  'attachments',
+  {
+    id: text('id').primaryKey(),
+    uploaderId: text('uploader_id').notNull(),
+    /** direct | group */
+    scope: text('scope').notNull(),
+    recipientId: text('recipient_id'),
+    conversationId: text('conversation_id'),
+    filename: text('filename').notNull(),
+    contentType: text('content_type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    storageKey: text('storage_key').notNull(),
+    /** pending | uploaded */
+    state: text('state').notNull().default('pending'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    uploadedAt: ts('uploaded_at'),
+  },
+  (t) => [index('attachments_uploader_idx').on(t.uploaderId, t.createdAt)],
 )

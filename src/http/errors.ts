@@ -14,6 +14,11 @@ export const ERRORS = {
   LAST_ADMIN: { status: 400, message: 'Cannot demote the last admin' },
   SELF_MUTE: { status: 400, message: 'You cannot mute yourself' },
   LIMIT_REACHED: { status: 400, message: 'Limit reached' },
+  EMPTY_BODY: { status: 400, message: 'Request body is empty' },
+  UNSUPPORTED_FORMAT: { status: 400, message: 'Unsupported image format: send JPEG, PNG, WebP or GIF' },
+  DECODE_FAILED: { status: 400, message: 'The image could not be decoded' },
+  IMAGE_TOO_SMALL: { status: 400, message: 'Image must be at least 128×128 pixels' },
+  PROCESSING_FAILED: { status: 400, message: 'The image could not be processed' },
   UNAUTHORIZED: { status: 401, message: 'Invalid API key' },
   SUSPENDED: { status: 403, message: 'Account suspended' },
   RESTRICTED: { status: 403, message: 'Account restricted: you cannot start new conversations' },
@@ -38,6 +43,7 @@ export const ERRORS = {
   SYSTEM_AGENT_PROTECTED: { status: 409, message: 'System agents cannot be changed this way' },
   IDEMPOTENT_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still in progress' },
   GROUP_FULL: { status: 409, message: 'Group is full (256 members)' },
+  ALREADY_UPLOADED: { status: 409, message: 'This attachment has already been uploaded' },
   GROUP_DELETED: { status: 410, message: 'Group has been deleted' },
   CONTENT_TOO_LARGE: { status: 413, message: 'Message content exceeds 32768 bytes' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Payload too large' },
@@ -50,6 +56,7 @@ export const ERRORS = {
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
   OTP_FAILED: { status: 500, message: 'Could not send the verification email' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'Service temporarily unavailable' },
+  STORAGE_UNAVAILABLE: { status: 503, message: 'File storage is temporarily unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -26,6 +26,14 @@ export const pathOf = (url: string): string => splitUrl(url).path
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
+ * Routes whose body is bytes, not JSON: the signed upload PUT (up to 25 MiB, streamed to storage
+ * with its hash computed on the way) and avatar PUTs (up to 5 MiB, sniffed by magic bytes). Their
+ * handlers read the stream themselves, with their own limits.
+ */
+const RAW_BODY_ROUTES = /^\/v1\/(?:uploads\/[^/]+|agents\/[^/]+\/avatar|groups\/[^/]+\/avatar)\/?$/
+export const isRawBodyRoute = (method: string, path: string) => method === 'PUT' && RAW_BODY_ROUTES.test(path)
+
+/**
  * Read, size-check and parse the body as JSON into `meta`, before any route runs. Returns the
  * error to answer with, if any.
  */
@@ -81,9 +89,12 @@ export function createHttpHandler(ctx: AppContext, app: App) {
   }
 
   async function dispatch(req: Request, { origin, path, query }: ReturnType<typeof splitUrl>, meta: RequestMeta): Promise<Response> {
-    const bad = checkQuery(query) ?? (BODYLESS.has(req.method) ? null : await readBody(req, meta))
+    const raw = isRawBodyRoute(req.method, path)
+    const bad = checkQuery(query) ?? (BODYLESS.has(req.method) || raw ? null : await readBody(req, meta))
     if (bad) return renderError(bad)
     const cleaned = cleanPath(path)
+    // A raw-body route keeps its request (and stream); a path that needed cleaning names nothing.
+    if (raw && cleaned !== null) return renderError(new ApiError('NOT_FOUND', 'Not found'))
     if (cleaned !== null) {
       // The body is already in `meta`; the route never reads the request stream again.
       req = new Request(origin + cleaned + (query ? `?${query}` : ''), { method: req.method, headers: req.headers })

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -8,8 +8,23 @@ import { join } from 'node:path'
  * from `SECRETS_KEY` or, on a single machine, from `DATA_DIR/secrets.key`, created once.
  */
 export class SecretBox {
+  /** A separate key for URL signatures, derived so that a MAC never reveals the encryption key. */
+  private readonly macKey: Buffer
+
   constructor(private readonly key: Buffer) {
     if (key.length !== 32) throw new Error('SecretBox needs a 32-byte key')
+    this.macKey = createHash('sha256').update('agentchat url signing\0').update(key).digest()
+  }
+
+  /** HMAC-SHA256 (base64url) of `data`: signed upload and download URLs. */
+  sign(data: string): string {
+    return createHmac('sha256', this.macKey).update(data).digest('base64url')
+  }
+
+  verify(data: string, mac: string): boolean {
+    const want = Buffer.from(this.sign(data))
+    const got = Buffer.from(mac)
+    return want.length === got.length && timingSafeEqual(want, got)
   }
 
   seal(plain: string): string {

@@ -48,6 +48,8 @@ export function messageRoutes(ctx: AppContext) {
             'VALIDATION_ERROR',
             'CONTENT_TOO_LARGE',
             'AGENT_NOT_FOUND',
+            'ATTACHMENT_NOT_FOUND',
+            'ATTACHMENT_WRONG_SCOPE',
             'GROUP_NOT_FOUND',
             'GROUP_DELETED',
             'AGENT_PAUSED_BY_OWNER',

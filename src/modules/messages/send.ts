@@ -10,6 +10,7 @@ import { pairOf, type DirectConversation } from '../conversations/direct-cache.t
 import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, sendOutcome, type MessageRow, type PublicMessage, type SendOutcome } from './shape.ts'
 import { overloadError, writeBatch, type WriteJob, type WriteResult } from './writer.ts'
 import { sendToGroup } from '../groups/service.ts'
+import { checkAttachmentForSend } from '../uploads/scope.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -53,6 +54,7 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody)
   if (hasConv) {
     const id = body.conversation_id!
     if (id.startsWith('conv_')) throw fail('VALIDATION_ERROR', 'Use `to` to send to a direct conversation')
+    await checkAttachmentForSend(ctx, sender.id, content.attachment_id, { groupId: id })
     return sendToGroup(ctx, sender, body, content)
   }
   return sendDirect(ctx, sender, body, content)
@@ -66,6 +68,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   if (recipient.id === sender.id) throw fail('VALIDATION_ERROR', 'You cannot send a message to yourself')
   if (sender.pausedByOwner !== 'none') throw fail('AGENT_PAUSED_BY_OWNER')
   if (await ctx.relations.blockedEitherWay(sender.id, recipient.id)) throw fail('BLOCKED')
+  await checkAttachmentForSend(ctx, sender.id, content.attachment_id, { recipientId: recipient.id })
   let conv = await ctx.directs.get(sender.id, recipient.id)
   if (sender.status === 'restricted' && !conv) throw fail('RESTRICTED')
   if (recipient.inboxMode === 'contacts_only' && !(await ctx.relations.hasContact(recipient.id, sender.id))) {
