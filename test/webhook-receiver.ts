@@ -37,6 +37,8 @@ export async function startReceiver() {
       })
       const n = (attempts.get(delivery) ?? 0) + 1
       attempts.set(delivery, n)
+      // A redirect to a healthy path: a server that followed it would succeed here.
+      if (url.pathname.startsWith('/redirect/')) return new Response(null, { status: 302, headers: { location: `/ok/after-redirect${url.pathname}` } })
       if (url.pathname.startsWith('/flaky/')) return new Response('no', { status: n <= 3 ? 500 : 200 })
       if (url.pathname.startsWith('/slow/') && n === 1) {
         await Bun.sleep(5_000)

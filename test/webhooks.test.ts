@@ -155,7 +155,7 @@ describe.each(await backends())('webhooks on %s', (backend) => {
     expect(new Set(ids).size).toBe(ids.length)
   })
 
-  test('a muted sender and a deleted webhook get nothing', async () => {
+  test('a muted sender, a fully paused recipient and a deleted webhook get nothing', async () => {
     const [a, b, c] = [await registerAgent(s), await registerAgent(s), await registerAgent(s)]
     const path = `/ok/mute-${a.handle}`
     await hook(a, path, ['message.new'])
@@ -166,14 +166,21 @@ describe.each(await backends())('webhooks on %s', (backend) => {
     expect(got).toHaveLength(1)
     await Bun.sleep(300)
     expect(rx.got.filter((r) => r.path === path && r.body.includes('"muted"')).length).toBe(0)
+    // A fully paused agent (owner pause, contract §15) gets no webhooks.
+    const d = await registerAgent(s)
+    await hook(d, `/ok/paused-${d.handle}`, ['message.new'])
+    await s.admin.sql(sql`update agents set paused_by_owner = 'full' where handle = ${d.handle}`)
+    await s.admin.agentChanged(d.handle)
+    await c.client.sendMessage({ to: d.handle, content: { text: 'to a paused agent' } })
     const w2 = await hook(c, `/ok/gone-${c.handle}`, ['message.new'])
     await c.client.deleteWebhook(w2.id)
     await a.client.sendMessage({ to: c.handle, content: { text: 'after delete' } })
     await Bun.sleep(500)
     expect(rx.got.filter((r) => r.path === `/ok/gone-${c.handle}`)).toHaveLength(0)
+    expect(rx.got.filter((r) => r.path === `/ok/paused-${d.handle}`)).toHaveLength(0)
   })
 
-  test('retries: three failures then success carry one delivery id; a receiver that does not answer in time is retried', async () => {
+  test('retries: three failures then success carry one delivery id; a receiver that does not answer in time is retried; redirects are not followed', async () => {
     const [a, b] = [await registerAgent(s), await registerAgent(s)]
     const flaky = `/flaky/${a.handle}`
     const slow = `/slow/${b.handle}`
@@ -186,6 +193,14 @@ describe.each(await backends())('webhooks on %s', (backend) => {
     expect(new Set(four.map((r) => r.delivery)).size).toBe(1)
     expect(new Set(four.map((r) => r.body)).size).toBe(1) // the same signed bytes every time
     for (let i = 1; i < 4; i++) expect(four[i]!.at - four[i - 1]!.at).toBeGreaterThanOrEqual(100) // the schedule, not a spin
+    // Redirects are not followed: a 302 is a failed attempt, retried on the schedule.
+    const c = await registerAgent(s)
+    const redirect = `/redirect/${c.handle}`
+    await hook(c, redirect, ['message.new'])
+    await a.client.sendMessage({ to: c.handle, content: { text: 'redirected' } })
+    const hops = await rx.wait(redirect, 2)
+    expect(hops.length).toBeGreaterThanOrEqual(2)
+    expect(rx.got.filter((r) => r.path === `/ok/after-redirect${redirect}`)).toHaveLength(0)
     const two = await rx.wait(slow, 2)
     expect(two).toHaveLength(2)
     expect(two[0]!.delivery).toBe(two[1]!.delivery)
