@@ -77,7 +77,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     config,
     box: secrets,
     async buildMessage(messageId) {
-      const m = await messageById({ database } as AppContext, messageId)
+      const m = await messageById({ database }, messageId)
       if (!m) return null
       return publicMessage(agents, m, await conversations.facts(m.conversationId))
     },

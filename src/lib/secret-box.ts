@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
+import { safeEqualHex } from './crypto.ts'
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -22,9 +23,7 @@ export class SecretBox {
   }
 
   verify(data: string, mac: string): boolean {
-    const want = Buffer.from(this.sign(data))
-    const got = Buffer.from(mac)
-    return want.length === got.length && timingSafeEqual(want, got)
+    return safeEqualHex(this.sign(data), mac)
   }
 
   seal(plain: string): string {

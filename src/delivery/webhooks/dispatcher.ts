@@ -161,10 +161,12 @@ export class WebhookDispatcher {
         await database.raw.query(`UPDATE webhook_deliveries SET state = 'skipped', lease_until = NULL, delivered_at = now(), last_error = 'message no longer visible' WHERE id = $1`, [r.id])
         return
       }
-      body = envelope('message.new', data)
-      await database.raw.query(`UPDATE webhook_deliveries SET body = $2 WHERE id = $1 AND body IS NULL`, [r.id, body])
-      const [kept] = await database.raw.query<{ body: string }>(`SELECT body FROM webhook_deliveries WHERE id = $1`, [r.id])
-      body = kept?.body ?? body
+      // The first body written is kept (a dispatcher whose lease ran out may have built one already).
+      const [kept] = await database.raw.query<{ body: string }>(`UPDATE webhook_deliveries SET body = coalesce(body, $2) WHERE id = $1 RETURNING body`, [
+        r.id,
+        envelope('message.new', data),
+      ])
+      body = kept!.body
     }
     const outcome = await this.post(r, body)
     if (outcome.ok) {
@@ -181,16 +183,17 @@ export class WebhookDispatcher {
     }
     const attempt = r.attempts + 1
     const schedule = config.webhookRetryScheduleMs
-    const breaker = `UPDATE webhooks w SET
+    // The breaker trips on a failed probe, the 5th consecutive failure, or the 10th within 60 s.
+    const breaker = `, trip AS (
+         SELECT w.id, w.breaker_state = 'probing' OR w.consecutive_failures + 1 >= 5
+           OR (SELECT count(*) FROM unnest(w.recent_failures) t WHERE t > now() - interval '60 seconds') + 1 >= 10 AS open
+         FROM webhooks w JOIN d ON w.id = d.webhook_id)
+       UPDATE webhooks w SET
          consecutive_failures = w.consecutive_failures + 1,
          recent_failures = ARRAY(SELECT t FROM unnest(w.recent_failures) t WHERE t > now() - interval '60 seconds' ORDER BY t DESC LIMIT 9) || now(),
-         breaker_state = CASE WHEN w.breaker_state = 'probing' OR w.consecutive_failures + 1 >= 5
-             OR (SELECT count(*) FROM unnest(w.recent_failures) t WHERE t > now() - interval '60 seconds') + 1 >= 10
-           THEN 'open' ELSE w.breaker_state END,
-         breaker_opened_at = CASE WHEN w.breaker_state = 'probing' OR w.consecutive_failures + 1 >= 5
-             OR (SELECT count(*) FROM unnest(w.recent_failures) t WHERE t > now() - interval '60 seconds') + 1 >= 10
-           THEN now() ELSE w.breaker_opened_at END
-       FROM d WHERE w.id = d.webhook_id
+         breaker_state = CASE WHEN trip.open THEN 'open' ELSE w.breaker_state END,
+         breaker_opened_at = CASE WHEN trip.open THEN now() ELSE w.breaker_opened_at END
+       FROM trip WHERE w.id = trip.id
        RETURNING w.breaker_state, w.consecutive_failures`
     if (attempt > schedule.length) {
       // Every attempt of the schedule used: the dead-letter table (operator replay only).

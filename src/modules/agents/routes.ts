@@ -3,9 +3,9 @@ import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
 import { onlyKnownKeys } from '../../http/hygiene.ts'
-import { agentNotFound, fail } from '../../http/errors.ts'
+import { agentNotFound } from '../../http/errors.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
-import { isVisible } from './record.ts'
+import { isVisible, requireOwnHandle } from './record.ts'
 import { deleteAgent, updateAgent } from './service.ts'
 import { AgentProfile, AgentSelf, profileBody, selfBody } from './shapes.ts'
 
@@ -20,9 +20,7 @@ const Settings = t.Object({
 })
 
 export function agentRoutes(ctx: AppContext) {
-  const ownHandle = (raw: string, own: string, message: string) => {
-    if (normalizeHandle(raw) !== own) throw fail('FORBIDDEN', message)
-  }
+  const ownHandle = requireOwnHandle
   return new Elysia({ name: 'agents', prefix: '/v1/agents' })
     .get(
       '/me',

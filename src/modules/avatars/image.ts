@@ -1,5 +1,6 @@
 import sharp from 'sharp'
 import { ApiError, fail } from '../../http/errors.ts'
+import { bodyChunks } from '../../http/raw-body.ts'
 
 /** Contract §3.5 / §17: avatar input limits and output. */
 export const AVATAR = { maxBytes: 5 * 1024 * 1024, minSide: 128, maxPixels: 24_000_000, side: 512, quality: 85, writesPerMinute: 5 } as const
@@ -46,27 +47,7 @@ export async function processAvatar(bytes: Uint8Array): Promise<Buffer> {
 
 /** Reads a raw body up to `max` bytes; 413 as soon as it is longer (never buffers more). */
 export async function readCapped(request: Request, max: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get('content-length') ?? 0)
-  if (declared > max) throw fail('PAYLOAD_TOO_LARGE', `Body exceeds ${max} bytes`)
-  if (!request.body) return new Uint8Array(0)
   const parts: Uint8Array[] = []
-  let n = 0
-  const reader = request.body.getReader()
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    n += value.byteLength
-    if (n > max) {
-      await reader.cancel().catch(() => {})
-      throw fail('PAYLOAD_TOO_LARGE', `Body exceeds ${max} bytes`)
-    }
-    parts.push(value)
-  }
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
+  for await (const chunk of bodyChunks(request, max, () => fail('PAYLOAD_TOO_LARGE', `Body exceeds ${max} bytes`))) parts.push(chunk)
+  return Buffer.concat(parts)
 }

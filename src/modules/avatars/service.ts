@@ -1,8 +1,7 @@
 import type { AppContext } from '../../context.ts'
 import { fail, rateLimited } from '../../http/errors.ts'
 import { sha256Hex } from '../../lib/crypto.ts'
-import { normalizeHandle } from '../../lib/handles.ts'
-import type { AgentRecord } from '../agents/record.ts'
+import { requireOwnHandle, type AgentRecord } from '../agents/record.ts'
 import { avatarUrl } from '../agents/shapes.ts'
 import { memberOf, systemMessage } from '../groups/service.ts'
 import { AVATAR, processAvatar, readCapped } from './image.ts'
@@ -35,9 +34,7 @@ async function removeObject(ctx: AppContext, key: string | null, keep: string | 
   await ctx.storage.delete(storageKey(key)).catch((err) => ctx.log.warn({ err: String(err), key }, 'old avatar not removed'))
 }
 
-function ownHandle(me: AgentRecord, raw: string) {
-  if (normalizeHandle(raw) !== me.handle) throw fail('FORBIDDEN', 'You can only change your own avatar')
-}
+const ownHandle = (me: AgentRecord, raw: string) => requireOwnHandle(raw, me.handle, 'You can only change your own avatar')
 
 export async function setAgentAvatar(ctx: AppContext, me: AgentRecord, rawHandle: string, request: Request) {
   ownHandle(me, rawHandle)

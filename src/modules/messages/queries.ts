@@ -78,7 +78,7 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
   )
 }
 
-export async function messageById(ctx: AppContext, id: string) {
+export async function messageById(ctx: Pick<AppContext, 'database'>, id: string) {
   const rows = await ctx.database.raw.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1`, [id])
   return rows[0] ? rowToMessage(rows[0]) : null
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { AppContext } from '../../context.ts'
 import { agentNotFound, ApiError, fail } from '../../http/errors.ts'
+import { bodyChunks } from '../../http/raw-body.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
 import { newId } from '../../lib/ids.ts'
 import { StorageUnavailable } from '../../storage/storage.ts'
@@ -76,26 +77,17 @@ export async function receiveUpload(ctx: AppContext, id: string, request: Reques
   if (!row) throw fail('NOT_FOUND', 'Attachment not found')
   if (row.state === 'uploaded') throw fail('ALREADY_UPLOADED')
   const size = Number(row.size)
-  const declared = request.headers.get('content-length')
-  if (declared !== null && Number(declared) > size) throw fail('PAYLOAD_TOO_LARGE', `Body exceeds the declared size of ${size} bytes`, { field: 'size', expected: size })
-  if (!request.body) throw fail('VALIDATION_ERROR', `Expected ${size} bytes, got 0`, { field: 'size', expected: size, received: 0 })
   const writer = await ctx.storage.writer(row.storage_key, row.content_type).catch((err) => {
     throw storageDown(err)
   })
   const hash = createHash('sha256')
   let n = 0
   try {
-    const reader = request.body.getReader()
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      n += value.byteLength
-      if (n > size) {
-        await reader.cancel().catch(() => {})
-        throw fail('PAYLOAD_TOO_LARGE', `Body exceeds the declared size of ${size} bytes`, { field: 'size', expected: size })
-      }
-      hash.update(value)
-      await writer.write(value)
+    const tooLarge = () => fail('PAYLOAD_TOO_LARGE', `Body exceeds the declared size of ${size} bytes`, { field: 'size', expected: size })
+    for await (const chunk of bodyChunks(request, size, tooLarge)) {
+      n += chunk.byteLength
+      hash.update(chunk)
+      await writer.write(chunk)
     }
     if (n !== size) throw fail('VALIDATION_ERROR', `Expected ${size} bytes, got ${n}`, { field: 'size', expected: size, received: n })
     const digest = hash.digest('hex')
