@@ -157,7 +157,7 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     vars.REDIS_URL = TEST_REDIS_URL
   }
   if (backend === 'sharded') {
-    const redisUrl = TEST_REDIS_URL.replace(/\/\d+$/, '/9')
+    const redisUrl = process.env.TEST_REDIS_SHARDED_URL ?? TEST_REDIS_URL.replace(/\/\d+$/, '/9')
     const { default: Redis } = await import('ioredis')
     const r = new Redis(redisUrl)
     await r.flushdb()
