@@ -18,6 +18,7 @@ import { uploadRoutes } from './modules/uploads/routes.ts'
 import { avatarRoutes } from './modules/avatars/routes.ts'
 import { webhooksSection } from './modules/webhooks/events-doc.ts'
 import { registrationRoutes } from './modules/registration/routes.ts'
+import { ownerRoutes } from './modules/owners/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
 interface TypeBoxIssue {
@@ -107,6 +108,7 @@ export function buildApp(ctx: AppContext) {
     .use(webhookRoutes(ctx))
     .use(uploadRoutes(ctx))
     .use(avatarRoutes(ctx))
+    .use(ownerRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl, webhooksSection())), { detail: { hide: true } })
   self = app
   return app

@@ -40,6 +40,8 @@ import { Push } from './realtime/push.ts'
 import type { SocketData } from './realtime/registry.ts'
 import { upgrade, websocketHandlers } from './realtime/socket.ts'
 import { drainBacklog } from './realtime/drain.ts'
+import { DashboardHub } from './realtime/dashboard.ts'
+import { upgradeDashboard } from './realtime/dashboard-socket.ts'
 
 export interface RunningServer {
   ctx: AppContext
@@ -108,6 +110,17 @@ export async function createContext(config: Config, migrate = true): Promise<App
     acks,
     realtime,
     push,
+    dashboard: new DashboardHub(
+      bus,
+      origin,
+      (ownerId) =>
+        database.raw.query<{ id: string; handle: string }>(
+          `SELECT a.id, a.handle FROM owner_claims c JOIN agents a ON a.id = c.agent_id WHERE c.owner_id = $1 AND a.status <> 'deleted'`,
+          [ownerId],
+        ),
+      config.wsHeartbeatMs,
+      config.wsPongTimeoutMs,
+    ),
     presence: new Presence(realtime.registry, relations, push, redis ? new RedisPresenceStore(redis, origin) : new LocalPresenceStore(), log, database.raw),
     secrets,
     webhooks,
@@ -123,7 +136,12 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
     port: config.port,
     hostname: config.host,
     reusePort: opts.reusePort ?? false,
-    fetch: (req, srv) => (pathOf(req.url) === '/v1/ws' ? upgrade(ctx, req, srv) : fetch(req, srv)) as Promise<Response>,
+    fetch: (req, srv) => {
+      const path = pathOf(req.url)
+      if (path === '/v1/ws') return upgrade(ctx, req, srv) as Promise<Response>
+      if (path === '/v1/ws/dashboard') return upgradeDashboard(ctx, req, srv) as Promise<Response>
+      return fetch(req, srv)
+    },
     websocket: websocketHandlers(ctx),
   })
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`
@@ -138,6 +156,11 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
     ctx.log.info('bus reconnected: draining every socket again')
     for (const ws of ctx.realtime.registry.all()) void drainBacklog(ctx, ws).catch(() => {})
   })
+  // An agent leaving a full pause gets what was held back, on every socket it has open here.
+  ctx.bus.subscribe((e) => {
+    if (e.type !== 'agent.redrain') return
+    for (const ws of ctx.realtime.registry.socketsOf(e.agentId) ?? []) void drainBacklog(ctx, ws).catch(() => {})
+  })
   ctx.webhooks.start()
   ctx.log.info({ url, database: ctx.database.kind, redis: Boolean(config.redisUrl) }, 'AgentChat server listening')
   return {
@@ -148,6 +171,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       // Stop accepting, close sockets 1001, finish in-flight writes, then release resources.
       clearInterval(presenceTimer)
       ctx.realtime.shutdown()
+      ctx.dashboard.shutdown()
       await server.stop(false)
       // Socket close handlers mark agents offline (and tell their contacts) before Redis goes.
       await Bun.sleep(20)

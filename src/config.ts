@@ -96,6 +96,16 @@ export const configFields = {
     'AES-256 key (64 hex) that encrypts stored webhook signing secrets. Unset: a key is generated once in `DATA_DIR/secrets.key`; every process that shares one database must then share that file or set this.',
     'generated',
   ),
+  ADMIN_KEY: field(
+    T.Optional(T.String({ minLength: 16 })),
+    'Operators\' key for `X-Admin-Key` (announcements to every agent). Unset: the admin routes answer 503.',
+    'unset',
+  ),
+  OPS_ADMIN_TOKEN: field(
+    T.Optional(T.String({ minLength: 16 })),
+    'Bearer token of the internal ops routes (`/internal/rotate-system-agent-key`, `/internal/support-escalations`). Unset: they answer 503 `OPS_AUTH_REQUIRED`.',
+    'unset',
+  ),
   WEBHOOK_ALLOW_PRIVATE: field(
     T.Optional(T.Union([T.Literal('0'), T.Literal('1')])),
     '`1` lets webhook URLs reach loopback, private, link-local, CGNAT and metadata addresses (local development, tests). Off: refused at creation and re-checked after DNS resolution at every delivery.',
@@ -155,6 +165,8 @@ export interface Config {
   writerMaxQueue: number
   ackFlushMs: number
   secretsKey: string | undefined
+  adminKey: string | undefined
+  opsAdminToken: string | undefined
   webhookAllowPrivate: boolean
   webhookRetryScheduleMs: number[]
   webhookTimeoutMs: number
@@ -211,6 +223,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     writerMaxQueue: e.WRITER_MAX_QUEUE ?? 5000,
     ackFlushMs: e.ACK_FLUSH_MS ?? 500,
     secretsKey: e.SECRETS_KEY,
+    adminKey: e.ADMIN_KEY,
+    opsAdminToken: e.OPS_ADMIN_TOKEN,
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === '1',
     webhookRetryScheduleMs: (e.WEBHOOK_RETRY_SCHEDULE_MS ?? '10000,30000,60000,300000,900000,3600000,21600000,86400000').split(',').map(Number),
     webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS ?? 10_000,

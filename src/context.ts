@@ -23,6 +23,7 @@ import type { MuteCache } from './modules/mutes/cache.ts'
 import type { Presence } from './modules/presence/service.ts'
 import type { Push } from './realtime/push.ts'
 import type { Realtime } from './realtime/hub.ts'
+import type { DashboardHub } from './realtime/dashboard.ts'
 
 /** Everything a route or service may use, built once per worker in `boot.ts`. */
 export interface AppContext {
@@ -53,6 +54,8 @@ export interface AppContext {
   realtime: Realtime
   push: Push
   presence: Presence
+  /** Owners' dashboard sockets and the agents they watch. */
+  dashboard: DashboardHub
   /** Encrypts stored webhook signing secrets. */
   secrets: SecretBox
   /** Uploads and avatars: files under DATA_DIR, or S3 when configured. */

@@ -18,6 +18,14 @@ export type BusEvent =
   | { type: 'mutes.invalidate'; agentId: string }
   /** A direct conversation's cached facts (establishment) changed. */
   | { type: 'conversation.invalidate'; conversationId: string; agentIds: string[] }
+  /** The agent left a full pause: drain its open sockets of what was held back. */
+  | { type: 'agent.redrain'; agentId: string }
+  /** The owner signed out everywhere: close their dashboard sockets (1008 "Signed out"). */
+  | { type: 'owner.signed_out'; ownerId: string }
+  /** The owner's claimed agents changed: their dashboard sockets reload what they watch. */
+  | { type: 'owner.claims_changed'; ownerId: string }
+  /** Dashboard sockets somewhere watch these agents: report their messages (refreshed while open). */
+  | { type: 'dashboard.watch'; agents: { id: string; handle: string }[] }
 
 /** A frame for some agents' sockets. `messageId` marks a `message.new` (legacy sockets mark it delivered). */
 export interface Delivery {
@@ -25,6 +33,8 @@ export interface Delivery {
   recipients: string[]
   frame: string
   messageId?: string
+  /** A dashboard event about this agent (for owners' dashboard sockets), not an agent delivery. */
+  dashboardAgent?: string
 }
 
 export type BusHandler = (event: BusEvent) => void

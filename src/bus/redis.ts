@@ -4,18 +4,30 @@ import type { Bus, BusEvent, BusHandler, Delivery } from './bus.ts'
 const BROADCAST = 'agentchat:bus'
 const shardChannel = (vshard: number) => `agentchat:d:${vshard}`
 
-/** Deliveries travel as `origin \n messageId \n recipient,recipient \n frame`: the frame is not re-encoded. */
+/**
+ * Deliveries travel as `origin \n messageId \n recipient,recipient \n dashboardAgent \n frame`:
+ * the frame is not re-encoded.
+ */
 function encode(d: Delivery): string {
-  return `${d.origin}\n${d.messageId ?? ''}\n${d.recipients.join(',')}\n${d.frame}`
+  return `${d.origin}\n${d.messageId ?? ''}\n${d.recipients.join(',')}\n${d.dashboardAgent ?? ''}\n${d.frame}`
 }
 
 function decode(s: string): Delivery | null {
   const a = s.indexOf('\n')
   const b = s.indexOf('\n', a + 1)
   const c = s.indexOf('\n', b + 1)
-  if (a < 0 || b < 0 || c < 0) return null
+  const e = s.indexOf('\n', c + 1)
+  if (a < 0 || b < 0 || c < 0 || e < 0) return null
   const messageId = s.slice(a + 1, b)
-  return { origin: s.slice(0, a), messageId: messageId || undefined, recipients: s.slice(b + 1, c).split(','), frame: s.slice(c + 1) }
+  const recipients = s.slice(b + 1, c)
+  const dashboardAgent = s.slice(c + 1, e)
+  return {
+    origin: s.slice(0, a),
+    messageId: messageId || undefined,
+    recipients: recipients ? recipients.split(',') : [],
+    dashboardAgent: dashboardAgent || undefined,
+    frame: s.slice(e + 1),
+  }
 }
 
 /**

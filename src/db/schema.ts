@@ -411,3 +411,99 @@ export const attachments = pgTable(
   },
   (t) => [index('attachments_uploader_idx').on(t.uploaderId, t.createdAt)],
 )
+
+/** A person who owns agents (contract §15): signs in to the dashboard with an emailed code. */
+export const owners = pgTable(
+  'owners',
+  {
+    id: text('id').primaryKey(),
+    email: text('email').notNull(),
+    displayName: text('display_name'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('owners_email_uq').on(t.email)],
+)
+
+/**
+ * One access + refresh token pair of an owner. Refreshing marks the row rotated and inserts the
+ * next pair in the same family; a rotated refresh token presented again is a replay (the token
+ * was stolen or copied) and revokes the whole family. Tokens are stored as SHA-256 hashes only.
+ */
+export const ownerSessions = pgTable(
+  'owner_sessions',
+  {
+    id: text('id').primaryKey(),
+    ownerId: text('owner_id').notNull(),
+    familyId: text('family_id').notNull(),
+    accessHash: text('access_hash').notNull(),
+    refreshHash: text('refresh_hash').notNull(),
+    accessExpiresAt: ts('access_expires_at').notNull(),
+    refreshExpiresAt: ts('refresh_expires_at').notNull(),
+    rotatedAt: ts('rotated_at'),
+    revokedAt: ts('revoked_at'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('owner_sessions_access_uq').on(t.accessHash),
+    uniqueIndex('owner_sessions_refresh_uq').on(t.refreshHash),
+    index('owner_sessions_family_idx').on(t.familyId),
+    index('owner_sessions_owner_idx').on(t.ownerId),
+  ],
+)
+
+/** Which owner controls an agent: one owner per agent. */
+export const ownerClaims = pgTable(
+  'owner_claims',
+  {
+    agentId: text('agent_id').primaryKey(),
+    ownerId: text('owner_id').notNull(),
+    claimedAt: ts('claimed_at').notNull().defaultNow(),
+  },
+  (t) => [index('owner_claims_owner_idx').on(t.ownerId, t.claimedAt)],
+)
+
+/** One-shot dashboard socket tickets (30 s). In Postgres so any process can redeem them. */
+export const dashboardTickets = pgTable('dashboard_tickets', {
+  ticket: text('ticket').primaryKey(),
+  ownerId: text('owner_id').notNull(),
+  expiresAt: ts('expires_at').notNull(),
+})
+
+/**
+ * The audit log (contract §15): what happened to an agent or an owner, by whom. Written in the
+ * transaction of the change it describes.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: text('id').primaryKey(),
+    agentId: text('agent_id'),
+    ownerId: text('owner_id'),
+    /** agent | owner | system | operator */
+    actorType: text('actor_type').notNull(),
+    action: text('action').notNull(),
+    metadata: jsonb('metadata').notNull().default({}),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('audit_events_agent_idx').on(t.agentId, t.createdAt), index('audit_events_owner_idx').on(t.ownerId, t.createdAt)],
+)
+
+/** Cases for the operators (contract §16.4): opened by agents or the system, worked through the ops routes. */
+export const supportEscalations = pgTable(
+  'support_escalations',
+  {
+    id: text('id').primaryKey(),
+    agentId: text('agent_id'),
+    /** open | in_progress | resolved | dismissed */
+    status: text('status').notNull().default('open'),
+    subject: text('subject').notNull(),
+    body: text('body'),
+    resolutionNote: text('resolution_note'),
+    resolvedBy: text('resolved_by'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('support_escalations_status_idx').on(t.status, t.createdAt)],
+)

@@ -20,6 +20,8 @@ export const ERRORS = {
   IMAGE_TOO_SMALL: { status: 400, message: 'Image must be at least 128×128 pixels' },
   PROCESSING_FAILED: { status: 400, message: 'The image could not be processed' },
   UNAUTHORIZED: { status: 401, message: 'Invalid API key' },
+  OWNER_NOT_FOUND: { status: 401, message: 'Owner account not found' },
+  OPS_AUTH_REQUIRED: { status: 401, message: 'Operator token required' },
   SUSPENDED: { status: 403, message: 'Account suspended' },
   RESTRICTED: { status: 403, message: 'Account restricted: you cannot start new conversations' },
   AGENT_PAUSED_BY_OWNER: { status: 403, message: 'This agent has been paused by its owner' },
@@ -36,8 +38,14 @@ export const ERRORS = {
   NOT_MEMBER: { status: 404, message: 'Not a member of this group' },
   ATTACHMENT_NOT_FOUND: { status: 404, message: 'Attachment not found' },
   NOT_FOUND: { status: 404, message: 'Not found' },
+  INVALID_API_KEY: { status: 404, message: 'No agent has this API key' },
+  CLAIM_NOT_FOUND: { status: 404, message: 'This agent is not claimed by you' },
+  NOT_A_SYSTEM_AGENT: { status: 404, message: 'Not a system agent' },
   HANDLE_TAKEN: { status: 409, message: 'Handle is already taken' },
   EMAIL_TAKEN: { status: 409, message: 'An active agent already uses this email' },
+  EMAIL_IS_OWNER: { status: 409, message: 'This email belongs to a dashboard owner' },
+  EMAIL_IS_AGENT: { status: 409, message: 'This email is used by an active agent' },
+  ALREADY_CLAIMED: { status: 409, message: 'This agent is already claimed by another owner' },
   EMAIL_EXHAUSTED: { status: 409, message: 'This email has already registered three agents' },
   ALREADY_REPORTED: { status: 409, message: 'You have already reported this agent' },
   SYSTEM_AGENT_PROTECTED: { status: 409, message: 'System agents cannot be changed this way' },
@@ -53,10 +61,12 @@ export const ERRORS = {
   OTP_COOLDOWN: { status: 429, message: 'Please wait before requesting another code' },
   OTP_HOURLY_CAP: { status: 429, message: 'Too many codes requested for this email this hour' },
   OTP_ATTEMPTS_EXHAUSTED: { status: 429, message: 'Too many attempts. Please start again.' },
+  TOO_MANY_CLAIMS: { status: 429, message: 'Too many failed claim attempts for this agent. Try again later.' },
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
   OTP_FAILED: { status: 500, message: 'Could not send the verification email' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'Service temporarily unavailable' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'File storage is temporarily unavailable' },
+  REFRESH_UNAVAILABLE: { status: 503, message: 'Session refresh is busy; retry in a moment' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS
@@ -77,9 +87,11 @@ export class ApiError extends Error {
     readonly headers?: Record<string, string>,
     /** Extra top-level keys the contract asks for (e.g. SUSPENDED's `reason`). */
     readonly extra?: Record<string, unknown>,
+    /** A code the contract answers with two statuses (OPS_AUTH_REQUIRED: 401, or 503 when unconfigured). */
+    status?: number,
   ) {
     super(message ?? ERRORS[code].message)
-    this.status = ERRORS[code].status
+    this.status = status ?? ERRORS[code].status
   }
 
   body(): ErrorBody {
@@ -106,5 +118,11 @@ export function rateLimited(retryAfterMs: number, message?: string, code: ErrorC
   const seconds = Math.max(1, Math.ceil(ms / 1000))
   return new ApiError(code, message, { retry_after_ms: ms }, { 'Retry-After': String(seconds) })
 }
+
+/** Internal routes (contract §16.4): 503 while the operator has not set the token, 401 for a missing or wrong one. */
+export const opsAuthRequired = (configured: boolean) =>
+  configured
+    ? new ApiError('OPS_AUTH_REQUIRED', 'A valid operator token is required')
+    : new ApiError('OPS_AUTH_REQUIRED', 'This route is disabled: its operator token is not configured', undefined, undefined, undefined, 503)
 
 export const agentNotFound = (handle: string) => fail('AGENT_NOT_FOUND', `Account @${handle} not found`)

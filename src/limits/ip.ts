@@ -10,6 +10,10 @@ export const IP_LIMITS = {
   recoverVerify: { limit: 10, windowMs: 600_000 },
   rotateKey: { limit: 3, windowMs: 3_600_000 },
   rotateKeyVerify: { limit: 10, windowMs: 600_000 },
+  dashboardOtp: { limit: 5, windowMs: 3_600_000 },
+  dashboardOtpVerify: { limit: 10, windowMs: 600_000 },
+  dashboardRefresh: { limit: 30, windowMs: 60_000 },
+  dashboardClaim: { limit: 20, windowMs: 600_000 },
 } as const
 
 export async function enforceIpLimit(ctx: AppContext, req: Request, name: keyof typeof IP_LIMITS): Promise<void> {

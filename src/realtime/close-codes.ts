@@ -9,6 +9,8 @@ export const CLOSE = {
   keyRotated: { code: 1008, reason: 'API key rotated' },
   accountDeleted: { code: 1008, reason: 'Account deleted' },
   accountSuspended: { code: 1008, reason: 'Account suspended' },
+  invalidTicket: { code: 1008, reason: 'Invalid ticket' },
+  signedOut: { code: 1008, reason: 'Signed out' },
   heartbeatTimeout: { code: 1001, reason: 'Heartbeat timeout' },
   shuttingDown: { code: 1001, reason: 'Server shutting down' },
   overload: { code: 1013, reason: 'overload' },

@@ -1,11 +1,11 @@
 import { CLOSE } from './close-codes.ts'
-import type { SocketRegistry } from './registry.ts'
+import type { AgentSocket } from './registry.ts'
 
 /**
  * Protocol-level ping every `intervalMs` (30 s); a socket that has not answered within
  * `timeoutMs` (10 s) is closed 1001 "Heartbeat timeout" so the client reconnects.
  */
-export function startHeartbeat(registry: SocketRegistry, intervalMs: number, timeoutMs: number): () => void {
+export function startHeartbeat(registry: { all(): Iterable<AgentSocket> }, intervalMs: number, timeoutMs: number): () => void {
   let check: ReturnType<typeof setTimeout> | undefined
   const tick = setInterval(() => {
     const pingAt = Date.now()

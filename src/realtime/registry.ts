@@ -17,6 +17,8 @@ export interface SocketData {
   pingAt: number
   pongAt: number
   closed: boolean
+  /** Owner dashboard sockets (/v1/ws/dashboard) only: whose, and which agents it watches. */
+  dashboard?: { ownerId: string; agents: { id: string; handle: string }[] }
 }
 
 export type AgentSocket = ServerWebSocket<SocketData>

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.ts'
 import { agentForKey, bearerKey } from '../http/auth.ts'
 import { handleClientFrame } from './client-frames.ts'
 import { CLOSE } from './close-codes.ts'
+import { dashboardSocket } from './dashboard-socket.ts'
 import { drainBacklog } from './drain.ts'
 import type { AgentSocket, SocketData } from './registry.ts'
 
@@ -56,6 +57,7 @@ export function websocketHandlers(ctx: AppContext): WebSocketHandler<SocketData>
     idleTimeout: 120,
     maxPayloadLength: 1024 * 1024,
     open(ws) {
+      if (ws.data.dashboard) return void dashboardSocket.open(ctx, ws).catch((err) => ctx.log.warn({ err }, 'dashboard socket failed'))
       if (ws.data.rejectWith) return close(ws, ws.data.rejectWith)
       if (ws.data.agentId) {
         void authenticated(ctx, ws, ws.data.headerCapabilities ?? [])
@@ -64,6 +66,7 @@ export function websocketHandlers(ctx: AppContext): WebSocketHandler<SocketData>
       ws.data.helloTimer = setTimeout(() => close(ws, CLOSE.helloRequired), WS.helloTimeoutMs)
     },
     async message(ws, raw) {
+      if (ws.data.dashboard) return // read-only (contract §12.7)
       if (ws.data.agentId) {
         // Registered sockets only: frames that race with authentication are ignored.
         if (ctx.realtime.registry.socketsOf(ws.data.agentId)?.has(ws)) await handleClientFrame(ctx, ws, raw)
@@ -94,6 +97,7 @@ export function websocketHandlers(ctx: AppContext): WebSocketHandler<SocketData>
       if (ws.data.agentId) ctx.presence.touch(ws.data.agentId)
     },
     close(ws) {
+      if (ws.data.dashboard) return dashboardSocket.close(ctx, ws)
       ws.data.closed = true
       if (ws.data.helloTimer) clearTimeout(ws.data.helloTimer)
       const agentId = ws.data.agentId

@@ -1,3 +1,4 @@
+import { recordAudit } from '../../audit/events.ts'
 import { eq } from 'drizzle-orm'
 import type { AppContext } from '../../context.ts'
 import { agents } from '../../db/schema.ts'
@@ -27,10 +28,10 @@ export async function updateAgent(ctx: AppContext, agent: AgentRecord, u: AgentU
 /** Soft delete: the handle stays retired forever, the email is freed (lifetime cap still counts the row). */
 export async function deleteAgent(ctx: AppContext, agent: AgentRecord): Promise<void> {
   if (agent.isSystem) throw fail('SYSTEM_AGENT_PROTECTED')
-  await ctx.db
-    .update(agents)
-    .set({ status: 'deleted', apiKeyHash: null, deletedAt: new Date(), updatedAt: new Date() })
-    .where(eq(agents.id, agent.id))
+  await ctx.database.transaction(async (q) => {
+    await q.query(`UPDATE agents SET status = 'deleted', api_key_hash = NULL, deleted_at = now(), updated_at = now() WHERE id = $1`, [agent.id])
+    await recordAudit(q, { agentId: agent.id, actorType: 'agent', action: 'agent.deleted', metadata: {} })
+  })
   await ctx.agents.changed(agent.id)
   await ctx.bus.publish({ type: 'agent.close_sockets', agentId: agent.id, ...CLOSE.accountDeleted })
 }

@@ -1,6 +1,6 @@
+import { recordAudit } from '../../audit/events.ts'
 import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import type { AppContext } from '../../context.ts'
-import { reports } from '../../db/schema.ts'
 import { uniqueViolation } from '../../db/errors.ts'
 import { agentNotFound, fail } from '../../http/errors.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
@@ -24,7 +24,10 @@ export async function resolveOther(ctx: AppContext, me: AgentRecord, rawHandle: 
 async function blockWithEvent(ctx: AppContext, me: AgentRecord, target: AgentRecord) {
   await ctx.database.transaction(async (tx) => {
     const rows = await tx.query(`INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at`, [me.id, target.id])
-    if (rows.length > 0) await enqueue(tx, 'contact.blocked', `${me.id}:${target.id}:${Date.now()}`, { blocked_by: me.handle }, { agents: [target.id] })
+    if (rows.length > 0) {
+      await enqueue(tx, 'contact.blocked', `${me.id}:${target.id}:${Date.now()}`, { blocked_by: me.handle }, { agents: [target.id] })
+      await recordAudit(tx, { agentId: me.id, actorType: 'agent', action: 'agent.blocked', metadata: { target: target.handle } })
+    }
   })
 }
 
@@ -42,7 +45,10 @@ export async function reportAgent(ctx: AppContext, me: AgentRecord, target: Agen
   await blockWithEvent(ctx, me, target)
   await ctx.relations.changed(me.id, target.id)
   try {
-    await ctx.db.insert(reports).values({ id: newId('rpt'), reporterId: me.id, targetId: target.id, reason: reason ?? null })
+    await ctx.database.transaction(async (q) => {
+      await q.query(`INSERT INTO reports (id, reporter_id, target_id, reason) VALUES ($1, $2, $3, $4)`, [newId('rpt'), me.id, target.id, reason ?? null])
+      await recordAudit(q, { agentId: me.id, actorType: 'agent', action: 'agent.reported', metadata: { target: target.handle } })
+    })
   } catch (err) {
     if (uniqueViolation(err) !== null) throw fail('ALREADY_REPORTED')
     throw err

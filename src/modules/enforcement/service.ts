@@ -2,6 +2,7 @@ import { eq, sql } from 'drizzle-orm'
 import type { Bus } from '../../bus/bus.ts'
 import type { Database } from '../../db/client.ts'
 import { agents } from '../../db/schema.ts'
+import { recordAudit } from '../../audit/events.ts'
 import { CLOSE } from '../../realtime/close-codes.ts'
 import type { AgentRecord } from '../agents/record.ts'
 import type { AgentStore } from '../agents/store.ts'
@@ -58,12 +59,17 @@ export class Enforcement {
     if (agent.isSystem || agent.status === 'suspended' || agent.status === 'deleted') return agent
     const next = verdict(await this.counts(agent.id))
     if (next === agent.status) return agent
-    const [updated] = await this.database.db
-      .update(agents)
-      .set({ status: next, updatedAt: new Date() })
-      .where(eq(agents.id, agent.id))
-      .returning()
+    // The status and its audit event commit together; the guard on the old status keeps two
+    // concurrent re-evaluations from both recording the change.
+    const changed = await this.database.transaction(async (q) => {
+      const rows = await q.query(`UPDATE agents SET status = $2, updated_at = now() WHERE id = $1 AND status = $3 RETURNING id`, [agent.id, next, agent.status])
+      if (rows.length === 0) return false
+      await recordAudit(q, { agentId: agent.id, actorType: 'system', action: 'agent.status_changed', metadata: { from: agent.status, to: next, reason: 'community_enforcement' } })
+      return true
+    })
+    const [updated] = await this.database.db.select().from(agents).where(eq(agents.id, agent.id))
     await this.store.changed(agent.id)
+    if (!changed) return updated ?? agent
     if (next === 'suspended') await this.bus.publish({ type: 'agent.close_sockets', agentId: agent.id, ...CLOSE.accountSuspended })
     return updated ?? agent
   }

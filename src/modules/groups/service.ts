@@ -113,6 +113,7 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 's
     live.push(id)
   }
   if (live.length > 0) ctx.push.toAgents(live, frame, result.message.id)
+  ctx.dashboard.observe(result.message, [job.senderId, ...recipients])
   const skippedHandles = (await Promise.all(skipped.map((id) => ctx.agents.get(id)))).map((a) => a?.handle ?? 'unknown')
   return { message: result.message, replay: false, skipped: skippedHandles, pub }
 }

@@ -140,6 +140,7 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   const outcome = sendOutcome(pub, 201)
   if (slot.before >= BACKLOG.warnAt) outcome.headers['X-Backlog-Warning'] = `${recipient.handle}=${slot.before}`
   await fanOutDirect(ctx, sender, recipient, pub)
+  ctx.dashboard.observe(result.message, [sender.id, recipient.id])
   return outcome
 }
 

@@ -13,7 +13,7 @@ export const OTP = {
   maxAttempts: 5,
 } as const
 
-export type OtpPurpose = 'register' | 'recover' | 'rotate'
+export type OtpPurpose = 'register' | 'recover' | 'rotate' | 'owner'
 
 export type PendingOtp = typeof pendingOtps.$inferSelect
 
@@ -23,6 +23,7 @@ const SUBJECTS: Record<OtpPurpose, string> = {
   register: 'Your AgentChat verification code',
   recover: 'Your AgentChat account recovery code',
   rotate: 'Your AgentChat API key rotation code',
+  owner: 'Your AgentChat dashboard sign-in code',
 }
 
 /**
@@ -70,7 +71,8 @@ export interface IssueInput {
 /** Create a pending flow and email its code. Returns the pending id. */
 export async function issueOtp(ctx: AppContext, input: IssueInput): Promise<string> {
   await reserveSendSlot(ctx, input.email)
-  const id = newId('pnd')
+  // Dashboard sign-ins are `dpnd_` (contract §15); the agent flows `pnd_`.
+  const id = newId(input.purpose === 'owner' ? 'dpnd' : 'pnd')
   const code = sixDigitCode()
   await ctx.db.insert(pendingOtps).values({
     id,

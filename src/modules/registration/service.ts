@@ -10,6 +10,7 @@ import { newId } from '../../lib/ids.ts'
 import type { AgentRecord } from '../agents/record.ts'
 import { consumeOtp, findPending, issueOtp } from './otp.ts'
 import { CLOSE } from '../../realtime/close-codes.ts'
+import { recordAudit, type ActorType } from '../../audit/events.ts'
 
 export const LIFETIME_REGISTRATIONS_PER_EMAIL = 3
 
@@ -27,13 +28,16 @@ export async function startRegistration(ctx: AppContext, input: RegisterInput): 
   const email = normalizeEmail(input.email)
   const handle = input.handle
   if (!isWellFormedHandle(handle) || isReservedHandle(handle)) throw fail('INVALID_HANDLE')
-  const [handleRow, liveEmail, lifetime] = await Promise.all([
+  const [handleRow, liveEmail, lifetime, owner] = await Promise.all([
     ctx.db.select({ id: agents.id }).from(agents).where(eq(agents.handle, handle)),
     ctx.db.select({ id: agents.id }).from(agents).where(and(eq(agents.email, email), ne(agents.status, 'deleted'))),
     ctx.db.select({ n: count() }).from(agents).where(eq(agents.email, email)),
+    ctx.database.raw.query('SELECT 1 FROM owners WHERE email = $1', [email]),
   ])
   if (handleRow.length > 0) throw fail('HANDLE_TAKEN')
   if (liveEmail.length > 0) throw fail('EMAIL_TAKEN')
+  // The original server's email namespaces (contract §21.15): an owner's email is not an agent's.
+  if (owner.length > 0) throw fail('EMAIL_IS_OWNER')
   if ((lifetime[0]?.n ?? 0) >= LIFETIME_REGISTRATIONS_PER_EMAIL) throw fail('EMAIL_EXHAUSTED')
   return issueOtp(ctx, {
     purpose: 'register',
@@ -70,6 +74,7 @@ export async function completeRegistration(
       ])
       const data = { handle: pending.handle!, display_name: pending.displayName ?? null, created_at: createdAt.toISOString() }
       await enqueue(q, 'agent.created', id, data, { systemAgents: true })
+      await recordAudit(q, { agentId: id, actorType: 'agent', action: 'agent.created', metadata: { handle: pending.handle! } })
     })
     const [agent] = await ctx.db.select().from(agents).where(eq(agents.id, id))
     return { agent: agent!, apiKey: key }
@@ -99,16 +104,31 @@ export async function startRecovery(ctx: AppContext, rawEmail: string): Promise<
   }
 }
 
-/** Replace an agent's key: new hash stored, caches dropped everywhere, live sockets closed. */
-export async function replaceKey(ctx: AppContext, agentId: string): Promise<{ handle: string; apiKey: string }> {
+/**
+ * Replace an agent's key: new hash stored and any dashboard claim revoked in one transaction
+ * (with their audit events), caches dropped everywhere, live sockets closed.
+ */
+export async function replaceKey(ctx: AppContext, agentId: string, via: 'rotation' | 'recovery' | 'operator' = 'rotation'): Promise<{ handle: string; apiKey: string }> {
   const { key, hash } = mintApiKey()
-  const [row] = await ctx.db
-    .update(agents)
-    .set({ apiKeyHash: hash, updatedAt: new Date() })
-    .where(and(eq(agents.id, agentId), ne(agents.status, 'deleted')))
-    .returning({ handle: agents.handle })
-  if (!row) throw fail('EXPIRED', 'Recovery request expired. Please start again.')
+  const out = await ctx.database.transaction(async (q) => {
+    const [row] = await q.query<{ handle: string }>(
+      `UPDATE agents SET api_key_hash = $2, updated_at = now() WHERE id = $1 AND status <> 'deleted' RETURNING handle`,
+      [agentId, hash],
+    )
+    if (!row) return null
+    const claims = await q.query<{ owner_id: string }>(`DELETE FROM owner_claims WHERE agent_id = $1 RETURNING owner_id`, [agentId])
+    const actorType: ActorType = via === 'operator' ? 'operator' : 'agent'
+    await recordAudit(
+      q,
+      { agentId, actorType, action: 'agent.key_rotated', metadata: { via } },
+      ...claims.map((c) => ({ agentId, ownerId: c.owner_id, actorType, action: 'agent.claim_revoked' as const, metadata: { reason: 'key_rotated' } })),
+    )
+    return { handle: row.handle, ownerIds: claims.map((c) => c.owner_id) }
+  })
+  if (!out) throw fail('EXPIRED', 'Recovery request expired. Please start again.')
+  const row = out
   await ctx.agents.changed(agentId)
+  for (const ownerId of out.ownerIds) await ctx.bus.publish({ type: 'owner.claims_changed', ownerId })
   await ctx.bus.publish({ type: 'agent.close_sockets', agentId, ...CLOSE.keyRotated })
   return { handle: row.handle, apiKey: key }
 }
@@ -120,7 +140,7 @@ export async function completeRecovery(ctx: AppContext, pendingId: string, code:
   const agent = await ctx.agents.get(pending.agentId!)
   if (agent?.isSystem) throw fail('SYSTEM_AGENT_PROTECTED')
   const consumed = await consumeOtp(ctx, pendingId, 'recover', code, expired)
-  return replaceKey(ctx, consumed.agentId!)
+  return replaceKey(ctx, consumed.agentId!, 'recovery')
 }
 
 /** POST /v1/agents/:handle/rotate-key — the caller is already authenticated and owns the handle. */

@@ -1,0 +1,52 @@
+import type { RawSql } from '../db/client.ts'
+import { newId } from '../lib/ids.ts'
+
+/** Audit actions of contract §15, in one list (the dashboard's activity timeline reads them). */
+export const AUDIT_ACTIONS = [
+  'agent.created',
+  'agent.status_changed',
+  'agent.key_rotated',
+  'agent.deleted',
+  'agent.blocked',
+  'agent.reported',
+  'agent.claimed',
+  'agent.released',
+  'agent.paused',
+  'agent.unpaused',
+  'agent.claim_revoked',
+  'agent.claim_attempted',
+  'owner.created',
+  'owner.signed_in',
+  'owner.signed_out_all',
+] as const
+export type AuditAction = (typeof AUDIT_ACTIONS)[number]
+export type ActorType = 'agent' | 'owner' | 'system' | 'operator'
+
+export interface AuditEvent {
+  agentId?: string | null
+  ownerId?: string | null
+  actorType: ActorType
+  action: AuditAction
+  metadata?: Record<string, unknown>
+}
+
+/**
+ * Record audit events. Callers pass the transaction of the change the events describe, so an
+ * event exists exactly when its change committed. Lives below the API areas: registration,
+ * contacts, enforcement and owners all write here.
+ */
+export async function recordAudit(q: RawSql, ...events: AuditEvent[]): Promise<void> {
+  if (events.length === 0) return
+  await q.query(
+    `INSERT INTO audit_events (id, agent_id, owner_id, actor_type, action, metadata)
+     SELECT i, a, o, t, x, m::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(i, a, o, t, x, m)`,
+    [
+      events.map(() => newId('evt')),
+      events.map((e) => e.agentId ?? null),
+      events.map((e) => e.ownerId ?? null),
+      events.map((e) => e.actorType),
+      events.map((e) => e.action),
+      events.map((e) => JSON.stringify(e.metadata ?? {})),
+    ],
+  )
+}
