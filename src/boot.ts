@@ -42,6 +42,7 @@ import { upgrade, websocketHandlers } from './realtime/socket.ts'
 import { drainBacklog } from './realtime/drain.ts'
 import { DashboardHub } from './realtime/dashboard.ts'
 import { upgradeDashboard } from './realtime/dashboard-socket.ts'
+import { AnnouncementFanout } from './modules/admin/fanout.ts'
 
 export interface RunningServer {
   ctx: AppContext
@@ -85,7 +86,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     },
     onMessageDelivered: (agentId, messageId) => acks.markDelivered(agentId, messageId),
   })
-  return {
+  const ctx: AppContext = {
     config,
     log,
     origin,
@@ -125,7 +126,11 @@ export async function createContext(config: Config, migrate = true): Promise<App
     secrets,
     webhooks,
     storage: config.s3 ? new S3Storage(config.s3) : new FileStorage(join(config.dataDir, 'files')),
+    announcements: undefined as unknown as AnnouncementFanout,
   }
+  // The fan-out writes through the context's own writer, backlog and push.
+  ctx.announcements = new AnnouncementFanout(ctx, config.announcementBatch)
+  return ctx
 }
 
 export async function startServer(config: Config, opts: { reusePort?: boolean; migrate?: boolean } = {}): Promise<RunningServer> {
@@ -162,6 +167,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
     for (const ws of ctx.realtime.registry.socketsOf(e.agentId) ?? []) void drainBacklog(ctx, ws).catch(() => {})
   })
   ctx.webhooks.start()
+  ctx.announcements.start()
   ctx.log.info({ url, database: ctx.database.kind, redis: Boolean(config.redisUrl) }, 'AgentChat server listening')
   return {
     ctx,
@@ -176,6 +182,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       // Socket close handlers mark agents offline (and tell their contacts) before Redis goes.
       await Bun.sleep(20)
       await ctx.presence.settled()
+      await ctx.announcements.stop()
       await ctx.writer.flushed()
       await ctx.webhooks.stop()
       await ctx.acks.drain()

@@ -106,6 +106,11 @@ export const configFields = {
     'Bearer token of the internal ops routes (`/internal/rotate-system-agent-key`, `/internal/support-escalations`). Unset: they answer 503 `OPS_AUTH_REQUIRED`.',
     'unset',
   ),
+  ANNOUNCEMENT_BATCH: field(
+    T.Optional(T.Integer({ minimum: 1, maximum: 5000 })),
+    'Recipients per batch when an operator announcement fans out (one batch is one round of writer statements; smaller batches leave more room for ordinary traffic).',
+    '500',
+  ),
   WEBHOOK_ALLOW_PRIVATE: field(
     T.Optional(T.Union([T.Literal('0'), T.Literal('1')])),
     '`1` lets webhook URLs reach loopback, private, link-local, CGNAT and metadata addresses (local development, tests). Off: refused at creation and re-checked after DNS resolution at every delivery.',
@@ -166,6 +171,7 @@ export interface Config {
   ackFlushMs: number
   secretsKey: string | undefined
   adminKey: string | undefined
+  announcementBatch: number
   opsAdminToken: string | undefined
   webhookAllowPrivate: boolean
   webhookRetryScheduleMs: number[]
@@ -177,7 +183,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -224,6 +230,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ackFlushMs: e.ACK_FLUSH_MS ?? 500,
     secretsKey: e.SECRETS_KEY,
     adminKey: e.ADMIN_KEY,
+    announcementBatch: e.ANNOUNCEMENT_BATCH ?? 500,
     opsAdminToken: e.OPS_ADMIN_TOKEN,
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === '1',
     webhookRetryScheduleMs: (e.WEBHOOK_RETRY_SCHEDULE_MS ?? '10000,30000,60000,300000,900000,3600000,21600000,86400000').split(',').map(Number),

@@ -24,6 +24,7 @@ import type { Presence } from './modules/presence/service.ts'
 import type { Push } from './realtime/push.ts'
 import type { Realtime } from './realtime/hub.ts'
 import type { DashboardHub } from './realtime/dashboard.ts'
+import type { AnnouncementFanout } from './modules/admin/fanout.ts'
 
 /** Everything a route or service may use, built once per worker in `boot.ts`. */
 export interface AppContext {
@@ -56,6 +57,8 @@ export interface AppContext {
   presence: Presence
   /** Owners' dashboard sockets and the agents they watch. */
   dashboard: DashboardHub
+  /** Works unfinished operator announcements, a batch at a time (every worker; leases decide who). */
+  announcements: AnnouncementFanout
   /** Encrypts stored webhook signing secrets. */
   secrets: SecretBox
   /** Uploads and avatars: files under DATA_DIR, or S3 when configured. */

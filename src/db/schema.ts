@@ -507,3 +507,27 @@ export const supportEscalations = pgTable(
   },
   (t) => [index('support_escalations_status_idx').on(t.status, t.createdAt)],
 )
+
+/**
+ * Operator announcements (seed 001), delivered to every agent as a direct message from the
+ * system agent. Fan-out is lazy and batched: a worker holding the lease writes the next batch of
+ * recipients (agents in id order after `fanout_after`) through the ordinary message writer, then
+ * advances the cursor; any worker of any process resumes an abandoned fan-out after the lease.
+ */
+export const announcements = pgTable(
+  'announcements',
+  {
+    id: text('id').primaryKey(),
+    text: text('text').notNull(),
+    data: jsonb('data'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** Agents created up to this instant receive it. */
+    audienceBefore: ts('audience_before').notNull().defaultNow(),
+    fanoutAfter: text('fanout_after').notNull().default(''),
+    delivered: integer('delivered').notNull().default(0),
+    fanoutDoneAt: ts('fanout_done_at'),
+    leaseOwner: text('lease_owner'),
+    leaseUntil: ts('lease_until'),
+  },
+  (t) => [index('announcements_pending_idx').on(t.createdAt).where(sql`fanout_done_at IS NULL`)],
+)

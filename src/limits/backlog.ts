@@ -7,9 +7,13 @@ export const BACKLOG = { warnAt: 5_000, capAt: 10_000 } as const
 /** Undelivered-message counts per recipient: in memory (one process) or in Redis (shared). */
 export interface Backlog {
   /** Reserve one slot for a message about to be written; refused at the cap. `before` is the count before it. */
-  reserve(recipientId: string): Promise<{ ok: boolean; before: number }>
-  /** `reserve` for many recipients at once (group fan-out): one round trip with Redis. */
-  reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>>
+  reserve(recipientId: string, cap?: number): Promise<{ ok: boolean; before: number }>
+  /**
+   * `reserve` for many recipients at once (group fan-out): one round trip with Redis. `cap`
+   * defaults to the backlog cap; operator announcements pass `Infinity` — they are counted (the
+   * count stays exact) but never refused.
+   */
+  reserveMany(recipientIds: string[], cap?: number): Promise<Map<string, { ok: boolean; before: number }>>
   /** Envelopes that left `stored` (delivered, read, hidden) or were never written. Fire and forget. */
   release(recipientId: string, n?: number): void
   /** Reload this recipient's count from Postgres on next touch (after changes made behind the server's back). */
@@ -54,17 +58,17 @@ export class BacklogCounter implements Backlog {
    * Reserve one slot for a message about to be written. Refused at the cap. Returns the count
    * before this message (for X-Backlog-Warning).
    */
-  async reserve(recipientId: string): Promise<{ ok: boolean; before: number }> {
+  async reserve(recipientId: string, cap: number = BACKLOG.capAt): Promise<{ ok: boolean; before: number }> {
     await this.current(recipientId)
     const n = this.counts.get(recipientId)!
-    if (n >= BACKLOG.capAt) return { ok: false, before: n }
+    if (n >= cap) return { ok: false, before: n }
     this.counts.set(recipientId, n + 1)
     return { ok: true, before: n }
   }
 
-  async reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>> {
+  async reserveMany(recipientIds: string[], cap: number = BACKLOG.capAt): Promise<Map<string, { ok: boolean; before: number }>> {
     const out = new Map<string, { ok: boolean; before: number }>()
-    for (const id of recipientIds) out.set(id, await this.reserve(id))
+    for (const id of recipientIds) out.set(id, await this.reserve(id, cap))
     return out
   }
 

@@ -77,10 +77,12 @@ export class RedisBacklog implements Backlog {
     return `bl:{${id}}`
   }
 
-  async reserve(recipientId: string): Promise<{ ok: boolean; before: number }> {
+  async reserve(recipientId: string, cap: number = BACKLOG.capAt): Promise<{ ok: boolean; before: number }> {
+    // Lua numbers: an infinite cap travels as a very large one.
+    const limit = Number.isFinite(cap) ? cap : Number.MAX_SAFE_INTEGER
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
-        const [state, n] = (await this.redis.eval(RESERVE_LUA, 1, this.key(recipientId), BACKLOG.capAt, BACKLOG_TTL_MS)) as [number, number]
+        const [state, n] = (await this.redis.eval(RESERVE_LUA, 1, this.key(recipientId), limit, BACKLOG_TTL_MS)) as [number, number]
         if (state === 1) return { ok: true, before: n }
         if (state === 0) return { ok: false, before: n }
         // Not loaded: count in Postgres; the first process to set it wins.
@@ -92,27 +94,28 @@ export class RedisBacklog implements Backlog {
       if (!this.isRedisError(err)) throw err
       this.log.warn({ err: (err as Error).message }, 'redis unavailable: backlog counted per process')
       this.touchedOffline.add(recipientId)
-      return this.local.reserve(recipientId)
+      return this.local.reserve(recipientId, cap)
     }
   }
 
-  async reserveMany(recipientIds: string[]): Promise<Map<string, { ok: boolean; before: number }>> {
+  async reserveMany(recipientIds: string[], cap: number = BACKLOG.capAt): Promise<Map<string, { ok: boolean; before: number }>> {
     const out = new Map<string, { ok: boolean; before: number }>()
+    const limit = Number.isFinite(cap) ? cap : Number.MAX_SAFE_INTEGER
     try {
       const p = this.redis.pipeline()
-      for (const id of recipientIds) p.eval(RESERVE_LUA, 1, this.key(id), BACKLOG.capAt, BACKLOG_TTL_MS)
+      for (const id of recipientIds) p.eval(RESERVE_LUA, 1, this.key(id), limit, BACKLOG_TTL_MS)
       const res = (await p.exec()) ?? []
       for (let i = 0; i < recipientIds.length; i++) {
         const [err, value] = res[i] ?? [new Error('missing reply'), null]
         if (err) throw err
         const [state, n] = value as [number, number]
-        if (state === -1) out.set(recipientIds[i]!, await this.reserve(recipientIds[i]!))
+        if (state === -1) out.set(recipientIds[i]!, await this.reserve(recipientIds[i]!, cap))
         else out.set(recipientIds[i]!, { ok: state === 1, before: n })
       }
       return out
     } catch (err) {
       if (!this.isRedisError(err)) throw err
-      for (const id of recipientIds) if (!out.has(id)) out.set(id, await this.reserve(id))
+      for (const id of recipientIds) if (!out.has(id)) out.set(id, await this.reserve(id, cap))
       return out
     }
   }

@@ -11,6 +11,7 @@ import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, sendOutcome, type
 import { overloadError, writeBatch, type WriteJob, type WriteResult } from './writer.ts'
 import { sendToGroup } from '../groups/service.ts'
 import { checkAttachmentForSend } from '../uploads/scope.ts'
+import { noteSupportMessage } from '../ops/escalations.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -141,6 +142,11 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   if (slot.before >= BACKLOG.warnAt) outcome.headers['X-Backlog-Warning'] = `${recipient.handle}=${slot.before}`
   await fanOutDirect(ctx, sender, recipient, pub)
   ctx.dashboard.observe(result.message, [sender.id, recipient.id])
+  // Writing to the system agent is asking the operators for help (a support case).
+  if (recipient.isSystem && !sender.isSystem) {
+    const text = typeof content.text === 'string' ? content.text : JSON.stringify(content)
+    await noteSupportMessage(ctx, sender.id, text).catch((err) => ctx.log.warn({ err }, 'support case not recorded'))
+  }
   return outcome
 }
 
