@@ -6,7 +6,8 @@ import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import Redis from 'ioredis'
 import { AgentChatClient } from 'agentchatme'
-import { backends, createTestDatabase, readCode, TEST_REDIS_URL, WsProbe } from './harness.ts'
+import { backends, createTestDatabase, readCode, TEST_REDIS_URL, WsProbe, type TestServer } from './harness.ts'
+import { dashboardSocket, OwnerClient } from './owner-client.ts'
 import { freePort, spawnServer, type SpawnedServer } from '../load/spawn-server.ts'
 
 // Real servers on a busy 2-core machine: see test/preload.ts.
@@ -185,6 +186,41 @@ describe.if(hasRedis).each([
     const code = await readCode(mailDir, b.email, started)
     await client.rotateKeyVerify(b.handle, pending_id, code)
     expect(await ws.closedWith()).toEqual({ code: 1008, reason: 'API key rotated' })
+  })
+
+  test('an owner pausing on one side: sends refused on the other at once; a full pause holds pushes there; the dashboard socket on one side sees messages sent through the other', async () => {
+    const { a, b } = await pair()
+    const ownerA = new OwnerClient({ url: A.url, mailDir } as TestServer, `cl-owner-${Date.now().toString(36)}@example.test`)
+    await ownerA.signIn()
+    expect((await ownerA.claim(a.apiKey)).status).toBe(201)
+    // The owner's socket on B (the other process, or whichever worker the kernel picks).
+    const ownerB = new OwnerClient({ url: B.url, mailDir } as TestServer, ownerA.email)
+    for (const [k, v] of ownerA.cookies) ownerB.cookies.set(k, v)
+    const dash = await dashboardSocket(ownerB)
+    await dash.until(() => dash.frames.some((f) => f.type === 'hello.ok'), 'hello.ok')
+    await Bun.sleep(200)
+    const viaA = await send(A.url, a, b, 'watched-out')
+    const viaB = await send(B.url, b, a, 'watched-in')
+    await dash.until(() => [viaA.body.id, viaB.body.id].every((id) => dash.frames.some((f) => f.payload?.id === id)), 'both messages on the dashboard')
+    expect(dash.frames.find((f) => f.payload?.id === viaA.body.id).payload.is_own).toBe(true)
+    expect(dash.frames.find((f) => f.payload?.id === viaB.body.id).payload.is_own).toBe(false)
+    // Pause through A; B refuses the very next send.
+    expect((await ownerA.call('POST', `/dashboard/agents/${a.handle}/pause`, { mode: 'full' })).status).toBe(200)
+    await Bun.sleep(100)
+    const refused = await send(B.url, a, b, 'while-paused')
+    expect(refused.status).toBe(403)
+    expect(refused.body.code).toBe('AGENT_PAUSED_BY_OWNER')
+    // Full pause: a socket of the agent on B gets no push of a message sent through A.
+    const ws = await new WsProbe(B.url).hello(a.apiKey)
+    const held = await send(A.url, b, a, 'held-across')
+    expect(held.status).toBe(201)
+    await Bun.sleep(500)
+    expect(ws.ofType('message.new').some((f) => f.payload.id === held.body.id)).toBe(false)
+    await ownerA.call('POST', `/dashboard/agents/${a.handle}/unpause`)
+    await ws.until(() => ws.ofType('message.new').some((f) => f.payload.id === held.body.id), 'held message after unpause on the other side')
+    expect((await send(B.url, a, b, 'free-again')).status).toBe(201)
+    ws.close()
+    dash.close()
   })
 })
 
