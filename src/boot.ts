@@ -40,6 +40,8 @@ import { Push } from './realtime/push.ts'
 import type { SocketData } from './realtime/registry.ts'
 import { upgrade, websocketHandlers } from './realtime/socket.ts'
 import { drainBacklog } from './realtime/drain.ts'
+import { DbGauges } from './metrics/db-gauges.ts'
+import { Metrics } from './metrics/metrics.ts'
 
 export interface RunningServer {
   ctx: AppContext
@@ -51,6 +53,7 @@ export interface RunningServer {
 /** Build every service for one worker: database (migrated), Redis or in-process state, bus, mail. */
 export async function createContext(config: Config, migrate = true): Promise<AppContext> {
   const log = createLogger(config.logLevel)
+  const metrics = new Metrics()
   const database = await openDatabase(config)
   if (migrate) await database.migrate()
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true }) : undefined
@@ -66,7 +69,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
   const backlog = limitsRedis ? new RedisBacklog(limitsRedis, database.raw, log) : new BacklogCounter(database.raw)
   const acks = new AckWriter(database.raw, backlog, log, config.ackFlushMs)
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
-  const push = new Push(realtime.registry, bus, acks, agents, origin)
+  const push = new Push(realtime.registry, bus, acks, agents, origin, metrics)
   const relations = new Relations(database.raw, bus)
   const groups = new GroupStore(database.raw, bus)
   const secrets = loadSecretBox(config.secretsKey, config.dataDir)
@@ -81,8 +84,12 @@ export async function createContext(config: Config, migrate = true): Promise<App
       if (!m) return null
       return publicMessage(agents, m, await conversations.facts(m.conversationId))
     },
-    onMessageDelivered: (agentId, messageId) => acks.markDelivered(agentId, messageId),
+    onMessageDelivered: (agentId, messageId) => {
+      metrics.delivered('webhook')
+      acks.markDelivered(agentId, messageId)
+    },
   })
+  metrics.watch({ openSockets: () => realtime.registry.size(), db: new DbGauges(database, webhooks, log) })
   return {
     config,
     log,
@@ -104,7 +111,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     sendRate: limitsRedis ? new RedisSendRate(limitsRedis, log) : new SendRateLimiter(),
     limitsRedis,
     backlog,
-    writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue),
+    writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue, metrics),
     acks,
     realtime,
     push,
@@ -112,6 +119,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     secrets,
     webhooks,
     storage: config.s3 ? new S3Storage(config.s3) : new FileStorage(join(config.dataDir, 'files')),
+    metrics,
   }
 }
 
@@ -161,6 +169,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       ctx.redis?.disconnect()
       ctx.limitsRedis?.disconnect()
       await ctx.database.close()
+      ctx.metrics.stop()
     },
   }
 }

@@ -23,6 +23,7 @@ import type { MuteCache } from './modules/mutes/cache.ts'
 import type { Presence } from './modules/presence/service.ts'
 import type { Push } from './realtime/push.ts'
 import type { Realtime } from './realtime/hub.ts'
+import type { Metrics } from './metrics/metrics.ts'
 
 /** Everything a route or service may use, built once per worker in `boot.ts`. */
 export interface AppContext {
@@ -59,4 +60,6 @@ export interface AppContext {
   storage: ObjectStorage
   /** Works the webhook outbox (every worker runs one; they share rows through Postgres). */
   webhooks: WebhookDispatcher
+  /** This worker's Prometheus registry and the counters the hot paths move (src/metrics/). */
+  metrics: Metrics
 }

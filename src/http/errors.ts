@@ -20,6 +20,8 @@ export const ERRORS = {
   IMAGE_TOO_SMALL: { status: 400, message: 'Image must be at least 128×128 pixels' },
   PROCESSING_FAILED: { status: 400, message: 'The image could not be processed' },
   UNAUTHORIZED: { status: 401, message: 'Invalid API key' },
+  /** Operator routes (/internal/metrics). 503 when no token is configured, rendered with that status explicitly. */
+  OPS_AUTH_REQUIRED: { status: 401, message: 'A valid operator token is required' },
   SUSPENDED: { status: 403, message: 'Account suspended' },
   RESTRICTED: { status: 403, message: 'Account restricted: you cannot start new conversations' },
   AGENT_PAUSED_BY_OWNER: { status: 403, message: 'This agent has been paused by its owner' },
