@@ -90,17 +90,19 @@ export async function backlogOver(sql: RawSql, bounds: readonly number[], window
        FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
        WHERE mm.left_at IS NULL AND c.last_seq > ${DELIVERED}
      ),
-     per_agent AS (
+     per_agent AS MATERIALIZED (
        SELECT mm.agent_id, sum((
          SELECT count(*) FROM messages m
          WHERE m.conversation_id = mm.conversation_id AND m.seq > mm.cur AND m.seq <= mm.cur + $1::int AND ${PENDING}
        )) AS n
        FROM open mm GROUP BY mm.agent_id
      ),
-     live AS (SELECT p.n FROM per_agent p JOIN agents a ON a.id = p.agent_id WHERE a.status <> 'deleted' AND p.n > 0)
-     SELECT b::int AS bound, (SELECT count(*) FROM live WHERE live.n > b)::int AS over,
+     -- MATERIALIZED: computed once, not once per bound.
+     live AS MATERIALIZED (SELECT p.n FROM per_agent p JOIN agents a ON a.id = p.agent_id WHERE a.status <> 'deleted' AND p.n > 0)
+     SELECT b::int AS bound, count(live.n)::int AS over,
             (SELECT count(*) FROM agents WHERE status <> 'deleted')::int AS agents
-     FROM unnest($2::int[]) AS b ORDER BY b`,
+     FROM unnest($2::int[]) AS b LEFT JOIN live ON live.n > b
+     GROUP BY b ORDER BY b`,
     [window, [...bounds]],
   )
   const byBound = new Map(rows.map((r) => [Number(r.bound), Number(r.over)]))
