@@ -2,7 +2,7 @@ import { Elysia, type AnyElysia } from 'elysia'
 import type { AppContext } from './context.ts'
 import { buildOpenApi } from './http/docs.ts'
 import { ApiError } from './http/errors.ts'
-import { internalError, renderError } from './http/render.ts'
+import { errorCodeOf, internalError, renderError } from './http/render.ts'
 import { getMeta } from './http/request-meta.ts'
 import { agentRoutes } from './modules/agents/routes.ts'
 import { contactRoutes } from './modules/contacts/routes.ts'
@@ -21,6 +21,7 @@ import { registrationRoutes } from './modules/registration/routes.ts'
 import { ownerRoutes } from './modules/owners/routes.ts'
 import { adminRoutes } from './modules/admin/routes.ts'
 import { opsRoutes } from './modules/ops/routes.ts'
+import { metricsRoutes } from './modules/metrics/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
 interface TypeBoxIssue {
@@ -50,6 +51,37 @@ function validationDetails(issues: TypeBoxIssue[]) {
 
 /** Builds the Elysia app: the OpenAPI generator, the error renderer and one plugin per API area. */
 export function buildApp(ctx: AppContext) {
+  /** Every failure a route or Elysia raises, as the flat envelope. */
+  function failure(code: unknown, error: unknown, request: Request): Response {
+    if (error instanceof ApiError) return renderError(error)
+    switch (code) {
+      case 'VALIDATION': {
+        const issues = ((error as { all?: TypeBoxIssue[] }).all ?? []) as TypeBoxIssue[]
+        const custom = issues.find((i) => i.message && (error as { customError?: unknown }).customError)
+        return renderError(new ApiError('VALIDATION_ERROR', custom ? String((error as { customError?: unknown }).customError) : 'Invalid request', validationDetails(issues)))
+      }
+      case 'PARSE':
+        return renderError(new ApiError('VALIDATION_ERROR', 'Invalid JSON body'))
+      case 'NOT_FOUND':
+        return renderError(new ApiError('NOT_FOUND', 'Route not found'))
+      case 'INVALID_COOKIE_SIGNATURE':
+      case 'INVALID_FILE_TYPE':
+        return renderError(new ApiError('VALIDATION_ERROR', 'Invalid request'))
+      default: {
+        const meta = getMeta(request)
+        // A data exception from Postgres (SQLSTATE class 22) is input the checks above let
+        // through: the client's fault, answered 400, and logged so the gap gets closed.
+        const sqlState = (error as { code?: unknown })?.code
+        if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+          ctx.log.warn({ err: error, route: meta.route }, 'input rejected by the database')
+          return renderError(new ApiError('VALIDATION_ERROR', 'Invalid request: a value could not be stored'))
+        }
+        ctx.log.error({ err: error, route: meta.route }, 'unhandled error')
+        return internalError(meta.requestId)
+      }
+    }
+  }
+
   let spec: object | undefined
   let self: AnyElysia | undefined
   // normalize 'typebox': check types first, then drop unknown keys. (Elysia's default mirror mode
@@ -68,33 +100,10 @@ export function buildApp(ctx: AppContext) {
       getMeta(request).route = route
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
-      if (error instanceof ApiError) return renderError(error)
-      switch (code) {
-        case 'VALIDATION': {
-          const issues = ((error as { all?: TypeBoxIssue[] }).all ?? []) as TypeBoxIssue[]
-          const custom = issues.find((i) => i.message && (error as { customError?: unknown }).customError)
-          return renderError(new ApiError('VALIDATION_ERROR', custom ? String((error as { customError?: unknown }).customError) : 'Invalid request', validationDetails(issues)))
-        }
-        case 'PARSE':
-          return renderError(new ApiError('VALIDATION_ERROR', 'Invalid JSON body'))
-        case 'NOT_FOUND':
-          return renderError(new ApiError('NOT_FOUND', 'Route not found'))
-        case 'INVALID_COOKIE_SIGNATURE':
-        case 'INVALID_FILE_TYPE':
-          return renderError(new ApiError('VALIDATION_ERROR', 'Invalid request'))
-        default: {
-          const meta = getMeta(request)
-          // A data exception from Postgres (SQLSTATE class 22) is input the checks above let
-          // through: the client's fault, answered 400, and logged so the gap gets closed.
-          const sqlState = (error as { code?: unknown })?.code
-          if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
-            ctx.log.warn({ err: error, route: meta.route }, 'input rejected by the database')
-            return renderError(new ApiError('VALIDATION_ERROR', 'Invalid request: a value could not be stored'))
-          }
-          ctx.log.error({ err: error, route: meta.route }, 'unhandled error')
-          return internalError(meta.requestId)
-        }
-      }
+      const res = failure(code, error, request)
+      // Elysia answers with a copy of this Response, so the code travels on the request (for metrics).
+      getMeta(request).errorCode = errorCodeOf(res)
+      return res
     })
     .use(systemRoutes(ctx))
     .use(registrationRoutes(ctx))
@@ -113,6 +122,7 @@ export function buildApp(ctx: AppContext) {
     .use(ownerRoutes(ctx))
     .use(adminRoutes(ctx))
     .use(opsRoutes(ctx))
+    .use(metricsRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl, webhooksSection())), { detail: { hide: true } })
   self = app
   return app

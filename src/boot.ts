@@ -43,6 +43,8 @@ import { drainBacklog } from './realtime/drain.ts'
 import { DashboardHub } from './realtime/dashboard.ts'
 import { upgradeDashboard } from './realtime/dashboard-socket.ts'
 import { AnnouncementFanout } from './modules/admin/fanout.ts'
+import { DbGauges } from './metrics/db-gauges.ts'
+import { Metrics } from './metrics/metrics.ts'
 
 export interface RunningServer {
   ctx: AppContext
@@ -54,6 +56,7 @@ export interface RunningServer {
 /** Build every service for one worker: database (migrated), Redis or in-process state, bus, mail. */
 export async function createContext(config: Config, migrate = true): Promise<AppContext> {
   const log = createLogger(config.logLevel)
+  const metrics = new Metrics()
   const database = await openDatabase(config)
   if (migrate) await database.migrate()
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true }) : undefined
@@ -69,7 +72,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
   const backlog = limitsRedis ? new RedisBacklog(limitsRedis, database.raw, log) : new BacklogCounter(database.raw)
   const acks = new AckWriter(database.raw, backlog, log, config.ackFlushMs)
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
-  const push = new Push(realtime.registry, bus, acks, agents, origin)
+  const push = new Push(realtime.registry, bus, acks, agents, origin, metrics)
   const relations = new Relations(database.raw, bus)
   const groups = new GroupStore(database.raw, bus)
   const secrets = loadSecretBox(config.secretsKey, config.dataDir)
@@ -84,8 +87,12 @@ export async function createContext(config: Config, migrate = true): Promise<App
       if (!m) return null
       return publicMessage(agents, m, await conversations.facts(m.conversationId))
     },
-    onMessageDelivered: (agentId, messageId) => acks.markDelivered(agentId, messageId),
+    onMessageDelivered: (agentId, messageId) => {
+      metrics.delivered('webhook')
+      acks.markDelivered(agentId, messageId)
+    },
   })
+  metrics.watch({ openSockets: () => realtime.registry.size(), db: new DbGauges(database, webhooks, log) })
   const ctx: AppContext = {
     config,
     log,
@@ -107,7 +114,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     sendRate: limitsRedis ? new RedisSendRate(limitsRedis, log) : new SendRateLimiter(),
     limitsRedis,
     backlog,
-    writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue),
+    writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue, metrics),
     acks,
     realtime,
     push,
@@ -127,6 +134,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     webhooks,
     storage: config.s3 ? new S3Storage(config.s3) : new FileStorage(join(config.dataDir, 'files')),
     announcements: undefined as unknown as AnnouncementFanout,
+    metrics,
   }
   // The fan-out writes through the context's own writer, backlog and push.
   ctx.announcements = new AnnouncementFanout(ctx, config.announcementBatch)
@@ -192,6 +200,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       ctx.redis?.disconnect()
       ctx.limitsRedis?.disconnect()
       await ctx.database.close()
+      ctx.metrics.stop()
     },
   }
 }

@@ -133,6 +133,11 @@ export const configFields = {
   S3_REGION: field(T.Optional(T.String({ minLength: 1 })), 'S3 region.', 'us-east-1'),
   S3_ACCESS_KEY_ID: field(T.Optional(T.String({ minLength: 1 })), 'S3 access key id.', '—'),
   S3_SECRET_ACCESS_KEY: field(T.Optional(T.String({ minLength: 1 })), 'S3 secret access key.', '—'),
+  METRICS_TOKEN: field(
+    T.Optional(T.String({ pattern: '^\\S{16,}$' })),
+    'Bearer token for `GET /internal/metrics` (Prometheus text; at least 16 characters, no spaces). Unset: that route answers 503 `OPS_AUTH_REQUIRED`.',
+    'unset (metrics off)',
+  ),
   SHARDS: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
     'Worker threads per process, all serving the same port. Used only when `DATABASE_URL` and `REDIS_URL` are both set; otherwise one worker.',
@@ -178,6 +183,7 @@ export interface Config {
   webhookTimeoutMs: number
   webhookPollMs: number
   webhookBreakerCooldownMs: number
+  metricsToken: string | undefined
   s3: { bucket: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined } | undefined
 }
 
@@ -237,6 +243,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS ?? 10_000,
     webhookPollMs: e.WEBHOOK_POLL_MS ?? 1000,
     webhookBreakerCooldownMs: e.WEBHOOK_BREAKER_COOLDOWN_MS ?? 300_000,
+    metricsToken: e.METRICS_TOKEN,
     s3: e.S3_BUCKET
       ? { bucket: e.S3_BUCKET, endpoint: e.S3_ENDPOINT, region: e.S3_REGION ?? 'us-east-1', accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
       : undefined,

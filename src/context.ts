@@ -25,6 +25,7 @@ import type { Push } from './realtime/push.ts'
 import type { Realtime } from './realtime/hub.ts'
 import type { DashboardHub } from './realtime/dashboard.ts'
 import type { AnnouncementFanout } from './modules/admin/fanout.ts'
+import type { Metrics } from './metrics/metrics.ts'
 
 /** Everything a route or service may use, built once per worker in `boot.ts`. */
 export interface AppContext {
@@ -65,4 +66,6 @@ export interface AppContext {
   storage: ObjectStorage
   /** Works the webhook outbox (every worker runs one; they share rows through Postgres). */
   webhooks: WebhookDispatcher
+  /** This worker's Prometheus registry and the counters the hot paths move (src/metrics/). */
+  metrics: Metrics
 }

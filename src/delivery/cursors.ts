@@ -72,6 +72,43 @@ export async function countStored(sql: RawSql, recipientId: string): Promise<num
   return Number(rows[0]?.n ?? 0)
 }
 
+/**
+ * How many live agents have more than each of `bounds` stored messages: the backlog distribution
+ * for /internal/metrics, in one statement. Never a scan of `messages`: a pass over the active
+ * memberships finds those whose delivered cursor is below the conversation's `last_seq` (a
+ * hash join to `conversations` by primary key), and for each of those one index range of
+ * `messages_conv_seq_uq` above the cursor, at most `window` seqs long, is counted with the same
+ * conditions as `countStored`. So the cost follows the number of memberships plus the undelivered
+ * volume (at most `window` rows per membership), not the history. Past `window` seqs above a
+ * cursor (a sender's own unanswered messages count toward the gap, not the backlog) the count is a
+ * lower bound.
+ */
+export async function backlogOver(sql: RawSql, bounds: readonly number[], window: number): Promise<{ agents: number; over: number[] }> {
+  const rows = await sql.query<{ bound: number; over: number; agents: number }>(
+    `WITH open AS (
+       SELECT mm.agent_id, mm.conversation_id, mm.joined_seq, ${DELIVERED} AS cur
+       FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
+       WHERE mm.left_at IS NULL AND c.last_seq > ${DELIVERED}
+     ),
+     per_agent AS MATERIALIZED (
+       SELECT mm.agent_id, sum((
+         SELECT count(*) FROM messages m
+         WHERE m.conversation_id = mm.conversation_id AND m.seq > mm.cur AND m.seq <= mm.cur + $1::int AND ${PENDING}
+       )) AS n
+       FROM open mm GROUP BY mm.agent_id
+     ),
+     -- MATERIALIZED: computed once, not once per bound.
+     live AS MATERIALIZED (SELECT p.n FROM per_agent p JOIN agents a ON a.id = p.agent_id WHERE a.status <> 'deleted' AND p.n > 0)
+     SELECT b::int AS bound, count(live.n)::int AS over,
+            (SELECT count(*) FROM agents WHERE status <> 'deleted')::int AS agents
+     FROM unnest($2::int[]) AS b LEFT JOIN live ON live.n > b
+     GROUP BY b ORDER BY b`,
+    [window, [...bounds]],
+  )
+  const byBound = new Map(rows.map((r) => [Number(r.bound), Number(r.over)]))
+  return { agents: Number(rows[0]?.agents ?? 0), over: bounds.map((b) => byBound.get(b) ?? 0) }
+}
+
 /** A cursor that moved: who, where, from and to, and how many messages left `stored` for the backlog. */
 export interface Moved {
   agentId: string

@@ -21,7 +21,8 @@ export const ERRORS = {
   PROCESSING_FAILED: { status: 400, message: 'The image could not be processed' },
   UNAUTHORIZED: { status: 401, message: 'Invalid API key' },
   OWNER_NOT_FOUND: { status: 401, message: 'Owner account not found' },
-  OPS_AUTH_REQUIRED: { status: 401, message: 'Operator token required' },
+  /** Operator routes (ops, admin, metrics): 503 when the token is not configured, rendered with that status explicitly. */
+  OPS_AUTH_REQUIRED: { status: 401, message: 'A valid operator token is required' },
   SUSPENDED: { status: 403, message: 'Account suspended' },
   RESTRICTED: { status: 403, message: 'Account restricted: you cannot start new conversations' },
   AGENT_PAUSED_BY_OWNER: { status: 403, message: 'This agent has been paused by its owner' },

@@ -7,7 +7,7 @@ import { applyCors, preflight } from './cors.ts'
 import { ApiError } from './errors.ts'
 import { checkQuery, cleanPath, MAX_JSON_BODY_BYTES, parseJsonBody } from './hygiene.ts'
 import { withIdempotency } from './idempotency.ts'
-import { internalError, renderError } from './render.ts'
+import { errorCodeOf, internalError, renderError } from './render.ts'
 import { setMeta, type RequestMeta } from './request-meta.ts'
 
 /** Origin, path and raw query of a request URL, without allocating a URL object. */
@@ -55,6 +55,21 @@ async function readBody(req: Request, meta: RequestMeta): Promise<ApiError | nul
 }
 
 /**
+ * Sends accepted and refused, counted here rather than in the route: refusals come from the
+ * route (ApiErrors of auth and send), from Elysia's schema check before the route runs, and from
+ * the body checks above the router, and this is where all of them end up as a response.
+ */
+function countSend(ctx: AppContext, meta: RequestMeta, res: Response): void {
+  if (res.status === 201) {
+    // A 201 means exactly one of `to` and `conversation_id` was given.
+    const group = (meta.body as { conversation_id?: unknown } | undefined)?.conversation_id
+    ctx.metrics.sendAccepted(group ? 'group' : 'direct')
+  } else if (res.status >= 400) {
+    ctx.metrics.sendRefused(meta.errorCode ?? errorCodeOf(res) ?? 'INTERNAL_ERROR')
+  }
+}
+
+/**
  * The outermost HTTP layer, around the Elysia app: request id (echoed when ≤128 chars, else a
  * UUID), client IP (X-Forwarded-For only from TRUSTED_PROXIES), input hygiene (http/hygiene.ts:
  * query strings, path segments and the JSON body, before any route), CORS, Idempotency-Key, the
@@ -81,6 +96,8 @@ export function createHttpHandler(ctx: AppContext, app: App) {
       applyCors(res.headers)
       res.headers.set('X-Request-Id', requestId)
       const ms = performance.now() - startedAt
+      ctx.metrics.httpRequest(req.method, meta.route, res.status, ms / 1000)
+      if (req.method === 'POST' && (meta.route ?? path) === '/v1/messages') countSend(ctx, meta, res)
       if (ctx.log.isLevelEnabled('info')) {
         ctx.log.info({ method: req.method, path, route: meta.route, status: res.status, duration_ms: Math.round(ms * 100) / 100 }, 'request')
       }

@@ -1,4 +1,4 @@
-import { ApiError } from './errors.ts'
+import { ApiError, type ErrorCode } from './errors.ts'
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
 
@@ -6,10 +6,17 @@ export function jsonResponse(status: number, body: unknown, headers?: Record<str
   return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS })
 }
 
+const codes = new WeakMap<Response, ErrorCode>()
+
 /** The flat error envelope `{code, message, details?}` (contract §1.5). */
 export function renderError(e: ApiError): Response {
-  return jsonResponse(e.status, e.body(), e.headers)
+  const res = jsonResponse(e.status, e.body(), e.headers)
+  codes.set(res, e.code)
+  return res
 }
+
+/** The error code a response rendered by `renderError` carries (metrics read it without parsing the body). */
+export const errorCodeOf = (res: Response): ErrorCode | undefined => codes.get(res)
 
 /** 500 with the request id, so a client's report can be matched to the one log line with the stack. */
 export const internalError = (requestId?: string) =>

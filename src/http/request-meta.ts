@@ -1,4 +1,5 @@
 import type { AgentRecord } from '../modules/agents/record.ts'
+import type { ErrorCode } from './errors.ts'
 
 /** Facts about one request, shared between the outer handler and the Elysia routes. */
 export interface RequestMeta {
@@ -8,6 +9,8 @@ export interface RequestMeta {
   /** Set once the request is authenticated, so later stages do not look the key up again. */
   agent?: AgentRecord
   route?: string
+  /** The code of the error envelope Elysia's error hook answered with (Elysia copies that Response). */
+  errorCode?: ErrorCode
   /** The raw body bytes (read once by the outer handler; the Idempotency-Key fingerprint uses them). */
   rawBody?: Uint8Array
   /** The body parsed as JSON and checked by http/hygiene.ts; Elysia's parse hook hands it to the route. */

@@ -21,8 +21,9 @@ export async function drainBacklog(ctx: AppContext, ws: AgentSocket): Promise<vo
     const rows = await storedRows(ctx, agentId, after, DRAIN.batch)
     for (const { position, ...row } of rows) {
       if (ws.data.closed) return
-      if (sendFrame(ws, JSON.stringify({ type: 'message.new', payload: row })) && !ws.data.ackMode) {
-        ctx.acks.markDelivered(agentId, row.id)
+      if (sendFrame(ws, JSON.stringify({ type: 'message.new', payload: row }))) {
+        ctx.metrics.delivered('socket')
+        if (!ws.data.ackMode) ctx.acks.markDelivered(agentId, row.id)
       }
       after = position
     }

@@ -1,6 +1,7 @@
 import type { Bus, Delivery } from '../bus/bus.ts'
 import type { AckWriter } from '../delivery/ack-writer.ts'
 import type { AgentStore } from '../modules/agents/store.ts'
+import type { Metrics } from '../metrics/metrics.ts'
 import { vshardOf } from '../shard/vshard.ts'
 import { CLOSE } from './close-codes.ts'
 import type { AgentSocket, SocketRegistry } from './registry.ts'
@@ -36,6 +37,7 @@ export class Push {
     private readonly acks: AckWriter,
     private readonly agents: AgentStore,
     private readonly origin: string,
+    private readonly metrics: Pick<Metrics, 'delivered'>,
   ) {
     bus.onDelivery((d) => {
       if (d.origin !== this.origin) this.local(d.recipients, d.frame, d.messageId)
@@ -71,9 +73,14 @@ export class Push {
       const sockets = this.registry.socketsOf(r)
       if (!sockets) continue
       let legacyWritten = false
+      let written = 0
       for (const ws of sockets) {
-        if (sendFrame(ws, frame) && !ws.data.ackMode) legacyWritten = true
+        if (!sendFrame(ws, frame)) continue
+        written++
+        if (!ws.data.ackMode) legacyWritten = true
       }
+      // Only message.new frames carry a message id; presence, typing and receipts are not deliveries.
+      if (messageId) this.metrics.delivered('socket', written)
       if (messageId && legacyWritten) this.acks.markDelivered(r, messageId)
     }
   }

@@ -72,6 +72,13 @@ export class SocketRegistry {
     return this.byAgent.get(agentId)?.size ?? 0
   }
 
+  /** Sockets held here (computed at scrape, not kept on every add and remove). */
+  size(): number {
+    let n = 0
+    for (const set of this.byAgent.values()) n += set.size
+    return n
+  }
+
   *all(): Iterable<AgentSocket> {
     for (const set of this.byAgent.values()) yield* set
   }

@@ -2,6 +2,8 @@ import { Worker } from 'node:worker_threads'
 import type { Config } from '../config.ts'
 import { openDatabase } from '../db/client.ts'
 import type { Logger } from '../lib/log.ts'
+import { ShardMetrics, type WorkerPort } from '../metrics/gather.ts'
+import type { MainToWorker, WorkerToMain } from '../metrics/shard-protocol.ts'
 
 const RESTART_DELAY_MS = 500
 
@@ -16,18 +18,37 @@ export async function runShards(config: Config, log: Logger): Promise<void> {
   await db.close()
 
   const workers = new Map<number, Worker>()
+  const ready = new Map<number, WorkerPort>()
   let stopping = false
   const serializable = { ...config, trustedProxies: [...config.trustedProxies] }
+  // A scrape reaches one worker; every worker's numbers are gathered here (src/metrics/gather.ts).
+  const shardMetrics = new ShardMetrics(() => ({ total: config.shards, ready }))
 
   const spawn = (index: number) => {
     const w = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { config: serializable, index } })
     workers.set(index, w)
-    w.on('message', (m: { type: string; url?: string }) => {
-      if (m.type === 'ready') log.info({ worker: index, url: m.url }, 'shard worker ready')
+    const post = (m: MainToWorker) => w.postMessage(m)
+    w.on('message', (m: WorkerToMain) => {
+      switch (m.type) {
+        case 'ready':
+          ready.set(index, { postMessage: post })
+          log.info({ worker: index, url: m.url }, 'shard worker ready')
+          break
+        case 'metrics.snapshot':
+          shardMetrics.snapshot(index, m.id, m.metrics)
+          break
+        case 'metrics.scrape':
+          shardMetrics.gather().then(
+            (e) => post({ type: 'metrics.result', id: m.id, ok: true, ...e }),
+            (err) => post({ type: 'metrics.result', id: m.id, ok: false, error: String(err) }),
+          )
+          break
+      }
     })
     w.on('error', (err) => log.error({ err, worker: index }, 'shard worker crashed'))
     w.on('exit', (code) => {
       workers.delete(index)
+      ready.delete(index)
       if (stopping) return
       log.error({ worker: index, code }, 'shard worker exited; restarting')
       setTimeout(() => spawn(index), RESTART_DELAY_MS)
@@ -47,9 +68,9 @@ export async function runShards(config: Config, log: Logger): Promise<void> {
               void w.terminate()
               resolve()
             }
-            w.on('message', (m: { type: string }) => m.type === 'stopped' && done())
+            w.on('message', (m: WorkerToMain) => m.type === 'stopped' && done())
             setTimeout(done, 15_000)
-            w.postMessage({ type: 'shutdown' })
+            w.postMessage({ type: 'shutdown' } satisfies MainToWorker)
           }),
       ),
     )

@@ -2,6 +2,7 @@ import type { Database, RawSql } from '../../db/client.ts'
 import { runIsolated, TRANSIENT } from '../../db/isolate.ts'
 import { ApiError } from '../../http/errors.ts'
 import type { Logger } from '../../lib/log.ts'
+import type { Metrics } from '../../metrics/metrics.ts'
 import { MESSAGE_NEW_OUTBOX_CTE } from '../../delivery/webhooks/outbox.ts'
 import { fnv1a } from '../../shard/vshard.ts'
 import { rowToMessage, type MessageRow, type StoredMessage } from './shape.ts'
@@ -69,6 +70,7 @@ export class MessageWriter {
     laneCount = 4,
     /** Queued sends beyond which `overloaded()` says so (callers answer 503 at once). */
     private readonly maxQueue = 5000,
+    private readonly metrics?: Pick<Metrics, 'writerFlushed'>,
   ) {
     this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => ({ queue: [], busy: false }))
   }
@@ -102,10 +104,12 @@ export class MessageWriter {
       const batch = lane.queue.splice(0, MAX_BATCH)
       this.queued -= batch.length
       this.inFlight++
+      const started = performance.now()
       try {
         await this.flush(batch)
       } finally {
         this.inFlight--
+        this.metrics?.writerFlushed(batch.length, (performance.now() - started) / 1000)
       }
     }
     lane.busy = false

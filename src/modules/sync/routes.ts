@@ -26,6 +26,7 @@ export function syncRoutes(ctx: AppContext) {
           after = p
         }
         const rows = await storedRows(ctx, me.id, after, limit)
+        ctx.metrics.delivered('sync', rows.length)
         return rows.map(({ position: _p, ...row }) => row)
       },
       {
