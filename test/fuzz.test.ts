@@ -229,6 +229,16 @@ function report(backend: string, failures: Failure[]): string {
 // Real servers on a busy 2-core machine: see test/preload.ts.
 setDefaultTimeout(120_000)
 
+const OPERATOR_ENV = { ADMIN_KEY: 'fuzz-admin-key-0123456789', OPS_ADMIN_TOKEN: 'fuzz-ops-token-0123456789', METRICS_TOKEN: 'fuzz-metrics-token-0123456789' }
+
+/** Operator routes take their own credential instead of an agent key. */
+function operatorHeaders(template: string): Record<string, string> | null {
+  if (template.startsWith('/v1/admin/')) return { 'x-admin-key': OPERATOR_ENV.ADMIN_KEY }
+  if (template === '/internal/metrics') return { authorization: `Bearer ${OPERATOR_ENV.METRICS_TOKEN}` }
+  if (template.startsWith('/internal/')) return { authorization: `Bearer ${OPERATOR_ENV.OPS_ADMIN_TOKEN}`, 'x-ops-operator': 'fuzz' }
+  return null
+}
+
 const BACKENDS = (await backends()).filter((b) => b === 'embedded' || b === 'postgres')
 
 describe.each(BACKENDS)('fuzz from the OpenAPI document on %s', (backend) => {
@@ -237,7 +247,9 @@ describe.each(BACKENDS)('fuzz from the OpenAPI document on %s', (backend) => {
   let routes: Route[] = []
 
   beforeAll(async () => {
-    s = await startTestServer(backend)
+    // Operator routes configured, so they answer 401 to strangers (503 is for "not configured") and
+    // the fuzz also reaches their handlers with the right credentials.
+    s = await startTestServer(backend, OPERATOR_ENV)
     w = await buildWorld(s)
     const doc = (await (await fetch(`${s.url}/v1/openapi.json`)).json()) as OpenApiDoc
     routes = routesFromOpenApi(doc)
@@ -257,6 +269,8 @@ describe.each(BACKENDS)('fuzz from the OpenAPI document on %s', (backend) => {
         const out: Sent[] = []
         if (c.authOverride !== undefined && c.authOverride !== null) return [{ c, auth: 'header', headers: { ...c.headers, authorization: c.authOverride } }]
         out.push({ c, auth: 'none', headers: { ...c.headers } })
+        const operator = operatorHeaders(c.route.template)
+        if (operator) out.push({ c, auth: 'key', headers: { ...c.headers, ...operator } })
         if (c.route.secured) {
           const headers: Record<string, string> = { ...c.headers, authorization: `Bearer ${keyFor(c.route)}` }
           if (MUTATING.has(c.route.method) && i % 3 === 0 && !headers['idempotency-key']) headers['idempotency-key'] = `fz${SEED.toString(36)}r${routeIndex}c${i}`
