@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { sql } from 'drizzle-orm'
 import { api, backends, clearOtpLog, readCode, registerAgent, rejection, startTestServer, uniqueHandle, WsProbe, type TestServer } from './harness.ts'
 import { openDashboardSocket, OwnerClient } from './owner-client.ts'
+import { startReceiver } from './webhook-receiver.ts'
 
 // Real servers on a busy 2-core machine: see test/preload.ts.
 setDefaultTimeout(90_000)
@@ -18,7 +19,7 @@ const ownerEmail = () => `owner-${Date.now().toString(36)}${(n++).toString(36)}@
 describe.each(await backends())('owners on %s', (backend) => {
   let s: TestServer
   beforeAll(async () => {
-    s = await startTestServer(backend, { ACK_FLUSH_MS: '50' })
+    s = await startTestServer(backend, { ACK_FLUSH_MS: '50', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50' })
   })
   afterAll(async () => {
     await s?.stop()
@@ -298,9 +299,65 @@ describe.each(await backends())('owners on %s', (backend) => {
     expect((await o.call('GET', '/dashboard/me')).status).toBe(401)
   })
 
+  test('a fully paused agent gets no webhooks; after unpause they flow again', async () => {
+    const rx = await startReceiver()
+    try {
+      const o = await owner()
+      const a = await registerAgent(s)
+      const b = await registerAgent(s)
+      await o.claim(a.apiKey)
+      await a.client.createWebhook({ url: `${rx.base}/ok/paused-${backend}`, events: ['message.new', 'contact.blocked'] as never })
+      await a.client.sendMessage({ to: b.handle, content: { text: 'hello first' } })
+      await o.call('POST', `/dashboard/agents/${a.handle}/pause`, { mode: 'full' })
+      const held = await b.client.sendMessage({ to: a.handle, content: { text: 'while paused' } })
+      await b.client.blockAgent(a.handle)
+      await Bun.sleep(700)
+      expect(rx.got.filter((r) => r.path === `/ok/paused-${backend}`)).toEqual([])
+      await o.call('POST', `/dashboard/agents/${a.handle}/unpause`)
+      await b.client.unblockAgent(a.handle)
+      const after = await b.client.sendMessage({ to: a.handle, content: { text: 'after' } })
+      const got = await rx.wait(`/ok/paused-${backend}`, 1, 10_000, (r) => r.event === 'message.new')
+      expect(got.map((r) => JSON.parse(r.body).data.id)).toEqual([after.message.id])
+      expect(got.some((r) => JSON.parse(r.body).data.id === held.message.id)).toBe(false)
+    } finally {
+      rx.stop()
+    }
+  })
+
   test('a bad ticket closes 1008 "Invalid ticket"', async () => {
     const dash = openDashboardSocket(s.url, 'not-a-ticket')
     await dash.until(() => dash.closed !== null, 'close')
     expect(dash.closed).toEqual({ code: 1008, reason: 'Invalid ticket' })
+  })
+})
+
+describe.each((await backends()).filter((b) => b === 'embedded' || b === 'postgres+redis'))('owner IP limits on %s', (backend) => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startTestServer(backend, { IP_RATE_LIMITS: 'on' })
+  })
+  afterAll(async () => {
+    await s?.stop()
+  })
+
+  test('5 code requests per IP per hour, then 429 RATE_LIMITED with Retry-After', async () => {
+    for (let i = 0; i < 5; i++) expect((await api(s, 'POST', '/dashboard/auth/otp/request', { body: { email: ownerEmail() } })).status).toBe(200)
+    const sixth = await api(s, 'POST', '/dashboard/auth/otp/request', { body: { email: ownerEmail() } })
+    expect(sixth.status).toBe(429)
+    expect(sixth.json.code).toBe('RATE_LIMITED')
+    expect(Number(sixth.headers.get('retry-after'))).toBeGreaterThan(0)
+  })
+
+  test('the per-email OTP cooldown applies to owners too', async () => {
+    const s2 = await startTestServer(backend === 'embedded' ? 'embedded' : 'postgres')
+    try {
+      const email = ownerEmail()
+      expect((await api(s2, 'POST', '/dashboard/auth/otp/request', { body: { email } })).status).toBe(200)
+      const again = await api(s2, 'POST', '/dashboard/auth/otp/request', { body: { email } })
+      expect(again.status).toBe(429)
+      expect(again.json.code).toBe('OTP_COOLDOWN')
+    } finally {
+      await s2.stop()
+    }
   })
 })
