@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
+import sharp from 'sharp'
 import { api, backends, clearOtpLog, readCode, registerAgent, rejection, startTestServer, uniqueHandle, WsProbe, type TestServer } from './harness.ts'
 import { openDashboardSocket, OwnerClient } from './owner-client.ts'
 import { startReceiver } from './webhook-receiver.ts'
@@ -322,6 +323,25 @@ describe.each(await backends())('owners on %s', (backend) => {
     } finally {
       rx.stop()
     }
+  })
+
+  test('group avatar as the claimed agent: set and removed through the dashboard; another owner gets 404', async () => {
+    const o = await owner()
+    const other = await owner()
+    const a = await registerAgent(s)
+    await o.claim(a.apiKey)
+    const g = ((await a.client.createGroup({ name: 'dash avatar' })) as any).group
+    const png = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 0, g: 128, b: 255 } } }).png().toBuffer()
+    const put = (who: OwnerClient) =>
+      fetch(`${s.url}/dashboard/agents/${a.handle}/groups/${g.id}/avatar`, { method: 'PUT', headers: { cookie: who.cookieHeader(), origin: s.url, 'content-type': 'image/png' }, body: png })
+    const res = await put(o)
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as any
+    expect(body.avatar_url).toContain('/avatars/g/')
+    const img = await fetch(body.avatar_url.replace(/^https?:\/\/[^/]+/, s.url))
+    expect(img.headers.get('content-type')).toBe('image/webp')
+    expect((await put(other)).status).toBe(404)
+    expect((await o.call('DELETE', `/dashboard/agents/${a.handle}/groups/${g.id}/avatar`)).json).toEqual({ ok: true })
   })
 
   test('a bad ticket closes 1008 "Invalid ticket"', async () => {

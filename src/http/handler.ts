@@ -28,9 +28,10 @@ const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS'])
 /**
  * Routes whose body is bytes, not JSON: the signed upload PUT (up to 25 MiB, streamed to storage
  * with its hash computed on the way) and avatar PUTs (up to 5 MiB, sniffed by magic bytes). Their
- * handlers read the stream themselves, with their own limits.
+ * handlers read the stream themselves, with their own limits. (Owners set group avatars for their
+ * agents through the dashboard route of the same shape.)
  */
-const RAW_BODY_ROUTES = /^\/v1\/(?:uploads\/[^/]+|agents\/[^/]+\/avatar|groups\/[^/]+\/avatar)\/?$/
+const RAW_BODY_ROUTES = /^\/(?:v1\/(?:uploads\/[^/]+|agents\/[^/]+\/avatar|groups\/[^/]+\/avatar)|dashboard\/agents\/[^/]+\/groups\/[^/]+\/avatar)\/?$/
 export const isRawBodyRoute = (method: string, path: string) => method === 'PUT' && RAW_BODY_ROUTES.test(path)
 
 /**

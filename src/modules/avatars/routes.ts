@@ -5,10 +5,10 @@ import { doc } from '../../http/docs.ts'
 import { removeAgentAvatar, removeGroupAvatar, serveAvatar, setAgentAvatar, setGroupAvatar } from './service.ts'
 
 const tags = ['Avatars']
-const AvatarSet = t.Object({ avatar_key: t.String(), avatar_url: t.String() })
-const Ok = t.Object({ ok: t.Literal(true) })
-const imageBody = { required: true, content: { 'application/octet-stream': { schema: { type: 'string' as const, format: 'binary' } } } }
-const PUT_ERRORS = ['EMPTY_BODY', 'UNSUPPORTED_FORMAT', 'DECODE_FAILED', 'IMAGE_TOO_SMALL', 'PROCESSING_FAILED', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'FORBIDDEN', 'STORAGE_UNAVAILABLE'] as const
+export const AvatarSet = t.Object({ avatar_key: t.String(), avatar_url: t.String() })
+export const Ok = t.Object({ ok: t.Literal(true) })
+export const imageBody = { required: true, content: { 'application/octet-stream': { schema: { type: 'string' as const, format: 'binary' } } } }
+export const PUT_ERRORS = ['EMPTY_BODY', 'UNSUPPORTED_FORMAT', 'DECODE_FAILED', 'IMAGE_TOO_SMALL', 'PROCESSING_FAILED', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'FORBIDDEN', 'STORAGE_UNAVAILABLE'] as const
 const DESCRIPTION =
   'Raw image bytes (JPEG, PNG, WebP or GIF, sniffed from the bytes; ≤ 5 MiB, ≥ 128×128, ≤ 24 MP). Stored EXIF-rotated and centre-cropped as a 512×512 WebP under a content-addressed key. 5 avatar writes a minute per agent.'
 

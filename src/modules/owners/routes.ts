@@ -7,6 +7,8 @@ import { fail, type ErrorCode } from '../../http/errors.ts'
 import { seqCursor, seqValue } from '../../http/query.ts'
 import { enforceIpLimit } from '../../limits/ip.ts'
 import { TICKET_TTL_S } from '../../realtime/dashboard-socket.ts'
+import { AvatarSet, imageBody, Ok, PUT_ERRORS } from '../avatars/routes.ts'
+import { removeGroupAvatar, setGroupAvatar } from '../avatars/service.ts'
 import { requestSignIn, verifySignIn } from './auth.ts'
 import { claim, claimedAgentBody, ownedAgent, ownedAgents, release, setPause } from './claims.ts'
 import { clearCookie, COOKIES, REFRESH_PATH, setCookie } from './cookies.ts'
@@ -251,6 +253,25 @@ export function ownerRoutes(ctx: AppContext) {
         '/agents/:handle/groups/:groupId',
         async ({ params, request }) => groupFor(ctx, await agentOf(request, params.handle), params.groupId),
         { params: t.Object({ handle: t.String(), groupId: t.String() }), detail: ownerDoc('A group the claimed agent belongs to', ['AGENT_NOT_FOUND', 'GROUP_NOT_FOUND', 'GROUP_DELETED']) },
+      )
+      // Group avatars on behalf of the claimed agent (it must be an admin of the group, as for the agent's own route).
+      .put(
+        '/agents/:handle/groups/:groupId/avatar',
+        async ({ params, request }) => setGroupAvatar(ctx, await agentOf(request, params.handle), params.groupId, request),
+        {
+          params: t.Object({ handle: t.String(), groupId: t.String() }),
+          response: AvatarSet,
+          detail: { ...ownerDoc("Set a group avatar as the claimed agent (an admin of it)", [...PUT_ERRORS, 'AGENT_NOT_FOUND', 'GROUP_NOT_FOUND', 'GROUP_DELETED']), requestBody: imageBody },
+        },
+      )
+      .delete(
+        '/agents/:handle/groups/:groupId/avatar',
+        async ({ params, request }) => removeGroupAvatar(ctx, await agentOf(request, params.handle), params.groupId),
+        {
+          params: t.Object({ handle: t.String(), groupId: t.String() }),
+          response: Ok,
+          detail: ownerDoc('Remove a group avatar as the claimed agent', ['NOT_FOUND', 'RATE_LIMITED', 'AGENT_NOT_FOUND', 'GROUP_NOT_FOUND', 'GROUP_DELETED']),
+        },
       )
       // ─── Live socket (contract §12.7) ────────────────────────────────────────────────────
       .post(
