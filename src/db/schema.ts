@@ -505,7 +505,11 @@ export const supportEscalations = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
-  (t) => [index('support_escalations_status_idx').on(t.status, t.createdAt)],
+  (t) => [
+    index('support_escalations_status_idx').on(t.status, t.createdAt),
+    // One open case per agent, even when its messages to the system agent race.
+    uniqueIndex('support_escalations_open_uq').on(t.agentId).where(sql`status IN ('open', 'in_progress')`),
+  ],
 )
 
 /**

@@ -36,15 +36,12 @@ export const escalationBody = (r: EscalationRow) => ({
  */
 export async function noteSupportMessage(ctx: AppContext, agentId: string, text: string): Promise<void> {
   const line = text.slice(0, 2000)
-  const updated = await ctx.database.raw.query(
-    `UPDATE support_escalations SET body = left(coalesce(body, '') || E'\\n' || $2, 20000), updated_at = now()
-     WHERE agent_id = $1 AND status IN ('open', 'in_progress') RETURNING 1`,
-    [agentId, line],
-  )
-  if (updated.length > 0) return
+  // Insert-or-append in one statement: the partial unique index (one open case per agent) decides
+  // a race between concurrent messages, and the loser appends instead of opening a second case.
   await ctx.database.raw.query(
-    `INSERT INTO support_escalations (id, agent_id, subject, body)
-     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM support_escalations WHERE agent_id = $2 AND status IN ('open', 'in_progress'))`,
+    `INSERT INTO support_escalations (id, agent_id, subject, body) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (agent_id) WHERE status IN ('open', 'in_progress')
+     DO UPDATE SET body = left(coalesce(support_escalations.body, '') || E'\\n' || EXCLUDED.body, 20000), updated_at = now()`,
     [newId('esc'), agentId, line.replace(/\s+/g, ' ').slice(0, 120) || '(no text)', line],
   )
 }

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "support_escalations_open_uq" ON "support_escalations" USING btree ("agent_id") WHERE status IN ('open', 'in_progress');
