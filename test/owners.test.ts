@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { api, backends, clearOtpLog, readCode, registerAgent, rejection, startTestServer, uniqueHandle, WsProbe, type TestServer } from './harness.ts'
-import { dashboardSocket, openDashboardSocket, OwnerClient } from './owner-client.ts'
+import { openDashboardSocket, OwnerClient } from './owner-client.ts'
 
 // Real servers on a busy 2-core machine: see test/preload.ts.
 setDefaultTimeout(90_000)
