@@ -19,6 +19,7 @@ import { avatarRoutes } from './modules/avatars/routes.ts'
 import { webhooksSection } from './modules/webhooks/events-doc.ts'
 import { registrationRoutes } from './modules/registration/routes.ts'
 import { ownerRoutes } from './modules/owners/routes.ts'
+import { dashboardPageRoutes } from './web/dashboard/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
 interface TypeBoxIssue {
@@ -109,6 +110,7 @@ export function buildApp(ctx: AppContext) {
     .use(uploadRoutes(ctx))
     .use(avatarRoutes(ctx))
     .use(ownerRoutes(ctx))
+    .use(dashboardPageRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl, webhooksSection())), { detail: { hide: true } })
   self = app
   return app
