@@ -69,14 +69,15 @@ function say(el, text) {
 }
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
-const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+const clockFmt = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' })
+const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' })
 
 /** @param {string | null | undefined} iso @param {boolean} [clock] */
 function timeEl(iso, clock = false) {
   if (!iso) return h('span', { class: 'muted' }, ['—'])
   const d = new Date(iso)
   const sameDay = new Date().toDateString() === d.toDateString()
-  return h('time', { datetime: iso, title: timeFmt.format(d) }, [clock && sameDay ? clockFmt.format(d) : timeFmt.format(d)])
+  return h('time', { datetime: iso, title: fullFmt.format(d) }, [clock && sameDay ? clockFmt.format(d) : timeFmt.format(d)])
 }
 
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms))
@@ -591,12 +592,14 @@ function syncPauseButtons() {
     ['pause-full', 'full'],
     ['unpause', 'none'],
   ])
+  // The two pause buttons are toggles showing the current mode; Unpause applies only when paused.
   for (const [id, mode] of map) {
     const b = $(id, HTMLButtonElement)
     if (b.getAttribute('aria-busy') === 'true') continue
     const current = a.paused_by_owner === mode
     b.disabled = current
-    b.setAttribute('aria-pressed', String(current))
+    if (mode !== 'none') b.setAttribute('aria-pressed', String(current))
+    else b.classList.toggle('primary', !current)
   }
 }
 
