@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sql } from 'drizzle-orm'
 import type { BrowserContext, Page } from 'playwright-core'
 import { api, backends, clearOtpLog, readCode, registerAgent, rejection, startTestServer, WsProbe, type Backend, type Registered, type TestServer } from './harness.ts'
 import { OwnerClient } from './owner-client.ts'
@@ -375,13 +376,27 @@ if (!existsSync(CHROMIUM)) {
       expect(tickets).toEqual([])
     })
 
-    test('sign in again, then "Sign out" and "Sign out everywhere" in the page', async () => {
+    /** Sessions of the page's owner the server still honours. */
+    async function liveSessions() {
+      const rows = await s.admin.sql<{ n: number }>(
+        sql`select count(*)::int as n from owner_sessions s join owners o on o.id = s.owner_id where o.email = ${email} and s.revoked_at is null and s.rotated_at is null`,
+      )
+      return Number(rows[0]!.n)
+    }
+
+    test('sign in again, then "Sign out" and "Sign out everywhere" in the page (both also after the access cookie expired)', async () => {
       await signInInPage()
+      // An hour later the access cookie is gone; signing out must still end the session on the server.
+      expect(await liveSessions()).toBe(1)
+      await context.clearCookies({ name: 'ac_dashboard_session' })
       await page.getByRole('button', { name: 'Sign out', exact: true }).click()
       await page.locator('#notice', { hasText: 'You are signed out.' }).waitFor()
+      expect(await context.cookies()).toEqual([])
+      expect(await liveSessions()).toBe(0)
       await page.reload()
       await page.getByRole('heading', { name: 'Sign in' }).waitFor()
       await signInInPage()
+      await context.clearCookies({ name: 'ac_dashboard_session' })
       await page.getByRole('button', { name: 'Sign out everywhere' }).click()
       await page.locator('#confirm-ok').click()
       await page.locator('#notice', { hasText: 'Signed out everywhere (1 session).' }).waitFor()

@@ -122,6 +122,9 @@ function refreshSession() {
   return refreshing
 }
 
+/** Sign-in steps answer 401 for their own reasons: never refreshed and retried. */
+const NO_REFRESH = /^\/dashboard\/auth\/(?:otp\/|refresh$|logout$)/
+
 /**
  * A dashboard call: JSON in and out, the flat error envelope as an ApiError. An answer 401 is
  * retried once after a refresh; a second 401 means signed out (the sign-in screen shows).
@@ -138,7 +141,7 @@ async function api(method, path, body) {
     init.headers = { accept: 'application/json', 'content-type': 'application/json' }
   }
   let res = await fetch(path, init)
-  if (res.status === 401 && !path.startsWith('/dashboard/auth/')) {
+  if (res.status === 401 && !NO_REFRESH.test(path)) {
     if (await refreshSession()) res = await fetch(path, init)
   }
   const text = await res.text()
@@ -149,7 +152,7 @@ async function api(method, path, body) {
   } catch {}
   if (!res.ok) {
     const err = new ApiError(res.status, json?.code ?? `HTTP_${res.status}`, json?.message ?? res.statusText, json?.details)
-    if (res.status === 401 && !path.startsWith('/dashboard/auth/')) signedOut('Your session ended. Sign in again.')
+    if (res.status === 401 && !NO_REFRESH.test(path)) signedOut('Your session ended. Sign in again.')
     throw err
   }
   return json
@@ -326,6 +329,9 @@ $('change-email').addEventListener('click', () => {
 $('sign-out').addEventListener('click', async (e) => {
   await busy(e.currentTarget, async () => {
     live.stop()
+    // Logout revokes the session it finds by the access cookie only: after the access cookie's
+    // hour, refresh first, or the session would stay valid on the server.
+    await api('GET', '/dashboard/me').catch(() => {})
     await api('POST', '/dashboard/auth/logout').catch(() => {})
     signedOut('You are signed out.')
   })
