@@ -22,6 +22,7 @@ import { ownerRoutes } from './modules/owners/routes.ts'
 import { adminRoutes } from './modules/admin/routes.ts'
 import { opsRoutes } from './modules/ops/routes.ts'
 import { metricsRoutes } from './modules/metrics/routes.ts'
+import { dashboardPageRoutes } from './web/dashboard/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
 interface TypeBoxIssue {
@@ -123,6 +124,7 @@ export function buildApp(ctx: AppContext) {
     .use(adminRoutes(ctx))
     .use(opsRoutes(ctx))
     .use(metricsRoutes(ctx))
+    .use(dashboardPageRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl, webhooksSection())), { detail: { hide: true } })
   self = app
   return app
