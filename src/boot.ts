@@ -126,6 +126,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
           `SELECT a.id, a.handle FROM owner_claims c JOIN agents a ON a.id = c.agent_id WHERE c.owner_id = $1 AND a.status <> 'deleted'`,
           [ownerId],
         ),
+      async (agentId) => (await agents.get(agentId))?.handle,
       config.wsHeartbeatMs,
       config.wsPongTimeoutMs,
     ),

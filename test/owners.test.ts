@@ -154,6 +154,7 @@ describe.each(await backends())('owners on %s', (backend) => {
     const boot = await alice.call('GET', '/dashboard/bootstrap')
     expect(boot.json.owner.email).toBe(alice.email)
     expect(boot.json.agents.map((x: any) => x.handle)).toEqual([a.handle])
+    expect(boot.json.agents[0].presence).toBe('offline')
     // The agent itself is never told.
     expect((await a.client.sync()).length).toBe(0)
   })
@@ -255,6 +256,36 @@ describe.each(await backends())('owners on %s', (backend) => {
     expect(rows.map((r) => r.action)).toEqual(expect.arrayContaining(['agent.claimed', 'agent.key_rotated', 'agent.claim_revoked']))
   })
 
+  test('sign out with only the refresh cookie left (access expired) still revokes the session', async () => {
+    const o = await owner()
+    const refresh = o.cookies.get('ac_dashboard_refresh')!
+    o.cookies.delete('ac_dashboard_session')
+    expect((await o.call('POST', '/dashboard/auth/logout')).status).toBe(200)
+    const r = await api(s, 'POST', '/dashboard/auth/refresh', { headers: { cookie: `ac_dashboard_refresh=${refresh}` } })
+    expect(r.status).toBe(401)
+  })
+
+  test('the timeline pages by (created_at, id): events sharing a millisecond are neither skipped nor repeated', async () => {
+    const o = await owner()
+    const a = await registerAgent(s)
+    await o.claim(a.apiKey)
+    const id = await s.admin.agentId(a.handle)
+    // 120 events in one millisecond, behind the server's back.
+    await s.admin.sql(sql`insert into audit_events (id, agent_id, actor_type, action, metadata, created_at)
+      select 'evt_same_' || lpad(g::text, 4, '0') || ${id}, ${id}, 'system', 'agent.status_changed', '{}', '2026-01-01T00:00:00.123Z' from generate_series(1, 120) g`)
+    const seen: string[] = []
+    let query = ''
+    for (let i = 0; i < 10; i++) {
+      const page = (await o.call('GET', `/dashboard/agents/${a.handle}/events${query}`)).json.events as any[]
+      seen.push(...page.map((e) => e.id))
+      if (page.length < 50) break
+      const last = page.at(-1)
+      query = `?before=${encodeURIComponent(last.created_at)}&before_id=${encodeURIComponent(last.id)}`
+    }
+    expect(new Set(seen).size).toBe(seen.length)
+    expect(seen.filter((e) => e.startsWith('evt_same_')).length).toBe(120)
+  })
+
   test('release: the claim goes (and its pause); a second release is CLAIM_NOT_FOUND', async () => {
     const o = await owner()
     const a = await registerAgent(s)
@@ -286,13 +317,13 @@ describe.each(await backends())('owners on %s', (backend) => {
     await dash.until(() => dash.frames.some((f) => f.payload?.id === sent.message.id), 'sent message')
     const ev = dash.frames.find((f) => f.payload?.id === sent.message.id)
     expect(ev).toMatchObject({ type: 'message.new', agent_handle: a.handle, conversation_id: sent.message.conversation_id })
-    expect(ev.payload).toMatchObject({ is_own: true, seq: sent.message.seq, type: 'text', content: { text: 'out' }, delivery_id: null, status: 'stored', delivered_at: null, read_at: null })
+    expect(ev.payload).toMatchObject({ sender: a.handle, is_own: true, seq: sent.message.seq, type: 'text', content: { text: 'out' }, delivery_id: null, status: 'stored', delivered_at: null, read_at: null })
     // Received while the agent muted the sender and is fully paused: the owner still sees it.
     await a.client.muteAgent(b.handle)
     await o.call('POST', `/dashboard/agents/${a.handle}/pause`, { mode: 'full' })
     const got = await b.client.sendMessage({ to: a.handle, content: { text: 'in' } })
     await dash.until(() => dash.frames.some((f) => f.payload?.id === got.message.id), 'received message')
-    expect(dash.frames.find((f) => f.payload?.id === got.message.id).payload.is_own).toBe(false)
+    expect(dash.frames.find((f) => f.payload?.id === got.message.id).payload).toMatchObject({ is_own: false, sender: b.handle })
     const out = await o.call('POST', '/dashboard/auth/logout/all')
     expect(out.json.sessions_revoked).toBe(1)
     await dash.until(() => dash.closed !== null, 'signed-out close')

@@ -38,8 +38,10 @@ export interface AuditEvent {
 export async function recordAudit(q: RawSql, ...events: AuditEvent[]): Promise<void> {
   if (events.length === 0) return
   await q.query(
-    `INSERT INTO audit_events (id, agent_id, owner_id, actor_type, action, metadata)
-     SELECT i, a, o, t, x, m::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(i, a, o, t, x, m)`,
+    // Millisecond timestamps: exactly what the ISO strings of the API carry, so a page cursor
+    // (`before`, `before_id`) round-trips without losing events to truncation.
+    `INSERT INTO audit_events (id, agent_id, owner_id, actor_type, action, metadata, created_at)
+     SELECT i, a, o, t, x, m::jsonb, date_trunc('milliseconds', now()) FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(i, a, o, t, x, m)`,
     [
       events.map(() => newId('evt')),
       events.map((e) => e.agentId ?? null),

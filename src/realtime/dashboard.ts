@@ -47,6 +47,7 @@ export class DashboardHub {
     private readonly bus: Bus,
     private readonly origin: string,
     private readonly loadAgents: (ownerId: string) => Promise<WatchedAgent[]>,
+    private readonly handleOf: (agentId: string) => Promise<string | undefined>,
     heartbeatMs: number,
     pongTimeoutMs: number,
   ) {
@@ -92,16 +93,26 @@ export class DashboardHub {
   observe(m: ObservedMessage, participants: Iterable<string>): void {
     if (this.watched.size === 0) return
     const now = Date.now()
+    const hits: { id: string; handle: string }[] = []
     for (const agentId of participants) {
       const w = this.watched.get(agentId)
-      if (!w || w.until < now) continue
+      if (w && w.until >= now) hits.push({ id: agentId, handle: w.handle })
+    }
+    if (hits.length > 0) void this.emit(m, hits).catch(() => {})
+  }
+
+  private async emit(m: ObservedMessage, hits: { id: string; handle: string }[]): Promise<void> {
+    // The sender's handle (an extra field beside §12.7's): a group message needs it to be shown.
+    const sender = (await this.handleOf(m.senderId)) ?? 'unknown'
+    for (const { id: agentId, handle } of hits) {
       const frame = JSON.stringify({
         type: 'message.new',
-        agent_handle: w.handle,
+        agent_handle: handle,
         conversation_id: m.conversationId,
         payload: {
           id: m.id,
           conversation_id: m.conversationId,
+          sender,
           is_own: m.senderId === agentId,
           seq: m.seq,
           type: m.type,
@@ -115,7 +126,7 @@ export class DashboardHub {
         },
       })
       this.writeLocal(agentId, frame)
-      if (this.bus.remote) void this.bus.deliver(vshardOf(w.handle), { origin: this.origin, recipients: [], frame, dashboardAgent: agentId }).catch(() => {})
+      if (this.bus.remote) void this.bus.deliver(vshardOf(handle), { origin: this.origin, recipients: [], frame, dashboardAgent: agentId }).catch(() => {})
     }
   }
 

@@ -12,7 +12,7 @@ import { removeGroupAvatar, setGroupAvatar } from '../avatars/service.ts'
 import { requestSignIn, verifySignIn } from './auth.ts'
 import { claim, claimedAgentBody, ownedAgent, ownedAgents, release, setPause } from './claims.ts'
 import { clearCookie, COOKIES, REFRESH_PATH, setCookie } from './cookies.ts'
-import { authenticateOwner, ownerBody, refreshSession, revokeAll, revokeFamily, type IssuedTokens } from './sessions.ts'
+import { authenticateOwner, familyOfRefresh, ownerBody, refreshSession, revokeAll, revokeFamily, type IssuedTokens } from './sessions.ts'
 import { blocksOf, contactsOf, conversationsOf, eventsOf, groupFor, messagesOf, presenceOf, profileFor } from './views.ts'
 
 const tags = ['Owner dashboard']
@@ -40,6 +40,14 @@ export function ownerRoutes(ctx: AppContext) {
     setCookie(COOKIES.refresh.name, tokens.refresh, COOKIES.refresh.maxAgeS, secure(), REFRESH_PATH),
   ]
   const cleared = () => [clearCookie(COOKIES.access.name, secure()), clearCookie(COOKIES.refresh.name, secure(), REFRESH_PATH)]
+  /** The owner's agents; lists carry each one's presence status too, so a page needs no call per agent. */
+  const listed = async (ownerId: string) =>
+    Promise.all(
+      (await ownedAgents(ctx, ownerId)).map(async (x) => ({
+        ...claimedAgentBody(ctx, x.agent, x.claimedAt),
+        presence: (await ctx.presence.view(x.agent.id, x.agent.handle)).status,
+      })),
+    )
   const agentOf = async (request: Request, handle: string) => {
     const s = await signedIn(ctx, request)
     return (await ownedAgent(ctx, s.owner.id, handle)).agent
@@ -100,8 +108,10 @@ export function ownerRoutes(ctx: AppContext) {
         '/auth/logout',
         async ({ request }) => {
           checkSameOrigin(request, ctx.config.publicUrl)
+          // The access cookie may have expired while the refresh token lives on: revoke by either.
           const s = await authenticateOwner(ctx, request).catch(() => null)
-          if (s) await revokeFamily(ctx, s.familyId)
+          const familyId = s?.familyId ?? (await familyOfRefresh(ctx, request))
+          if (familyId) await revokeFamily(ctx, familyId)
           return withCookies(200, { message: 'Signed out' }, cleared())
         },
         { detail: doc({ summary: 'Sign out this browser (its session family is revoked)', tags, errors: ['FORBIDDEN'] }) },
@@ -125,8 +135,7 @@ export function ownerRoutes(ctx: AppContext) {
         '/bootstrap',
         async ({ request }) => {
           const s = await signedIn(ctx, request)
-          const agents = (await ownedAgents(ctx, s.owner.id)).map((x) => claimedAgentBody(ctx, x.agent, x.claimedAt))
-          return { owner: ownerBody(s.owner), agents }
+          return { owner: ownerBody(s.owner), agents: await listed(s.owner.id) }
         },
         { detail: ownerDoc('The owner and every claimed agent, in one call') },
       )
@@ -134,7 +143,7 @@ export function ownerRoutes(ctx: AppContext) {
         '/agents',
         async ({ request }) => {
           const s = await signedIn(ctx, request)
-          return { agents: (await ownedAgents(ctx, s.owner.id)).map((x) => claimedAgentBody(ctx, x.agent, x.claimedAt)) }
+          return { agents: await listed(s.owner.id) }
         },
         { detail: ownerDoc('Claimed agents') },
       )
@@ -219,10 +228,13 @@ export function ownerRoutes(ctx: AppContext) {
       )
       .get(
         '/agents/:handle/events',
-        async ({ params, query, request }) => ({ events: await eventsOf(ctx, await agentOf(request, params.handle), query.before) }),
+        async ({ params, query, request }) => ({ events: await eventsOf(ctx, await agentOf(request, params.handle), query.before, query.before_id) }),
         {
           params: Handle,
-          query: t.Object({ before: t.Optional(t.String({ description: 'ISO 8601: events strictly before this instant' })) }),
+          query: t.Object({
+            before: t.Optional(t.String({ description: 'ISO 8601: events strictly before this instant (the previous page\'s last `created_at`)' })),
+            before_id: t.Optional(t.String({ maxLength: 64, description: "With `before`: the previous page's last event id, so events of the same millisecond are not skipped" })),
+          }),
           detail: ownerDoc('The activity timeline (audit log), newest first, 50 per page', ['VALIDATION_ERROR', 'AGENT_NOT_FOUND']),
         },
       )

@@ -126,6 +126,17 @@ export async function refreshSession(ctx: AppContext, req: Request): Promise<{ o
   }
 }
 
+/** The session family of the request's refresh cookie, if it names a live one. */
+export async function familyOfRefresh(ctx: AppContext, req: Request): Promise<string | null> {
+  const presented = readCookies(req.headers.get('cookie')).get(COOKIES.refresh.name)
+  if (!presented) return null
+  const rows = await ctx.database.raw.query<{ family_id: string }>(
+    `SELECT family_id FROM owner_sessions WHERE refresh_hash = $1 AND revoked_at IS NULL`,
+    [sha256Hex(presented)],
+  )
+  return rows[0]?.family_id ?? null
+}
+
 /** Sign out this browser: the current session's family is revoked. */
 export async function revokeFamily(ctx: AppContext, familyId: string): Promise<void> {
   await ctx.database.raw.query(`UPDATE owner_sessions SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, [familyId])

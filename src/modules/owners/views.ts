@@ -96,8 +96,12 @@ export async function messagesOf(ctx: AppContext, agent: AgentRecord, conversati
 
 export const EVENTS_PAGE = 50
 
-/** The agent's audit timeline, newest first, 50 per page, before an ISO instant. */
-export async function eventsOf(ctx: AppContext, agent: AgentRecord, before: string | undefined) {
+/**
+ * The agent's audit timeline, newest first, 50 per page: before an ISO instant, or — with
+ * `before_id`, the last event of the previous page — strictly after it in (created_at, id) order,
+ * so events sharing a millisecond are neither skipped nor repeated.
+ */
+export async function eventsOf(ctx: AppContext, agent: AgentRecord, before: string | undefined, beforeId?: string) {
   let beforeAt: string | null = null
   if (before !== undefined && before !== '') {
     const t = Date.parse(before)
@@ -106,9 +110,9 @@ export async function eventsOf(ctx: AppContext, agent: AgentRecord, before: stri
   }
   const rows = await ctx.database.raw.query<{ id: string; actor_type: string; action: string; metadata: unknown; created_at: Date | string }>(
     `SELECT id, actor_type, action, metadata, created_at FROM audit_events
-     WHERE agent_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2::timestamptz)
+     WHERE agent_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2::timestamptz OR (created_at = $2::timestamptz AND $4::text IS NOT NULL AND id < $4::text))
      ORDER BY created_at DESC, id DESC LIMIT $3`,
-    [agent.id, beforeAt, EVENTS_PAGE],
+    [agent.id, beforeAt, EVENTS_PAGE, beforeAt && beforeId ? beforeId : null],
   )
   return rows.map((r) => ({
     id: r.id,

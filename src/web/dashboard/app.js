@@ -20,7 +20,7 @@
  * @typedef {{ id: string, actor_type: string, action: string, metadata: Record<string, unknown> | null, created_at: string }} AuditEvent
  * @typedef {{ handle: string, status: string, custom_message: string | null, last_seen?: string | null }} Presence
  * @typedef {{ type: string, owner_id?: string, agent_handle?: string, conversation_id?: string,
- *   payload?: { id: string, conversation_id: string, is_own: boolean, seq: number, type: string, content: Content,
+ *   payload?: { id: string, conversation_id: string, sender?: string, is_own: boolean, seq: number, type: string, content: Content,
  *   metadata: unknown, created_at: string } }} SocketFrame
  */
 
@@ -829,12 +829,11 @@ function onMessageNew(f) {
   }
   if (f.conversation_id === state.conversationId) {
     if (state.messages.has(p.id)) return
-    // The frame names no sender: in a direct conversation it is one side or the other; in a
-    // group the page fetches it (the history page has it).
+    // The frame names its sender; older servers did not, and then the history page has it.
     /** @type {string | null} */
-    let sender = null
-    if (p.is_own) sender = a.handle
-    else if (c?.type === 'direct' && c.counterpart) sender = c.counterpart.handle
+    let sender = typeof p.sender === 'string' ? p.sender : null
+    if (sender === null && p.is_own) sender = a.handle
+    else if (sender === null && c?.type === 'direct' && c.counterpart) sender = c.counterpart.handle
     state.messages.set(p.id, { id: p.id, conversation_id: p.conversation_id, seq: p.seq, sender, is_own: p.is_own, type: p.type, content: p.content, metadata: p.metadata, created_at: p.created_at })
     renderMessages()
     if (sender === null) void loadMessages(null)
@@ -882,7 +881,8 @@ async function loadEvents(gen, older) {
   const a = state.agent
   if (!a) return
   const last = state.events[state.events.length - 1]
-  const before = older && last ? `?before=${enc(last.created_at)}` : ''
+  // (created_at, id) is the cursor: events of the same millisecond are never skipped.
+  const before = older && last ? `?before=${enc(last.created_at)}&before_id=${enc(last.id)}` : ''
   try {
     const r = await api('GET', `/dashboard/agents/${enc(a.handle)}/events${before}`)
     if (gen !== state.generation) return
