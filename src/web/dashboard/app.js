@@ -614,6 +614,7 @@ async function setPause(mode, button) {
   const a = state.agent
   if (!a) return
   say($('controls-error'), null)
+  let changed = false
   await busy(button, async () => {
     try {
       const path = mode === 'none' ? `/dashboard/agents/${enc(a.handle)}/unpause` : `/dashboard/agents/${enc(a.handle)}/pause`
@@ -622,12 +623,16 @@ async function setPause(mode, button) {
       state.agent.paused_by_owner = r.paused_by_owner
       const listed = state.agents.find((x) => x.handle === a.handle)
       if (listed) listed.paused_by_owner = r.paused_by_owner
-      renderAgentHead()
-      await loadEvents(state.generation, false)
+      changed = true
     } catch (x) {
       showError(x, $('controls-error'))
     }
   })
+  if (!changed) return
+  // Rendered once the button is no longer busy, so the text and every toggle's pressed state
+  // change together (a screen reader never hears "paused" beside an unpressed button).
+  renderAgentHead()
+  await loadEvents(state.generation, false)
 }
 
 $('pause-send').addEventListener('click', (e) => void setPause('send', e.currentTarget))
