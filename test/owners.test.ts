@@ -206,6 +206,67 @@ describe.each(await backends())('owners on %s', (backend) => {
     ws.close()
   })
 
+  test('full pause on a socket: no group.invite.received, no message.read as sender, no group.deleted; each flows normally once unpaused', async () => {
+    const o = await owner()
+    const a = await registerAgent(s)
+    const b = await registerAgent(s)
+    await o.claim(a.apiKey)
+    // b reads a's message while a is fully paused: a gets no message.read.
+    await a.client.sendMessage({ to: b.handle, content: { text: 'read me' } })
+    const reply = await b.client.sendMessage({ to: a.handle, content: { text: 'ok' } })
+    await o.call('POST', `/dashboard/agents/${a.handle}/pause`, { mode: 'full' })
+    const ws = await new WsProbe(s.url).hello(a.apiKey)
+    const sent = (await b.client.sync()).find((r: any) => r.content?.text === 'read me') as any
+    await b.client.markAsRead(sent.id)
+    const { group } = await b.client.createGroup({ name: 'Held invite', member_handles: [a.handle] })
+    const { group: doomed } = await b.client.createGroup({ name: 'Doomed' })
+    await Bun.sleep(500)
+    expect(ws.ofType('message.read').length).toBe(0)
+    expect(ws.ofType('group.invite.received').length).toBe(0)
+    // Unpaused: the same kinds of event arrive live again.
+    await o.call('POST', `/dashboard/agents/${a.handle}/unpause`)
+    await ws.until(() => ws.ofType('message.new').some((f) => f.payload.id === reply.message.id), 'drain after unpause')
+    const invite = (await a.client.listGroupInvites()).find((i: any) => i.group_id === group.id) as any
+    expect(invite).toBeDefined()
+    const again = await a.client.sendMessage({ to: b.handle, content: { text: 'read me too' } })
+    await b.client.markAsRead(again.message.id)
+    await ws.until(() => ws.ofType('message.read').length === 1, 'message.read after unpause')
+    // group.deleted: a is a member (accepted), paused full while the group is deleted.
+    await b.client.addGroupMember(doomed.id, a.handle)
+    const inv2 = (await a.client.listGroupInvites()).find((i: any) => i.group_id === doomed.id) as any
+    await ws.until(() => ws.ofType('group.invite.received').length >= 1, 'invite after unpause')
+    await a.client.acceptGroupInvite(inv2.id)
+    await o.call('POST', `/dashboard/agents/${a.handle}/pause`, { mode: 'full' })
+    await b.client.deleteGroup(doomed.id)
+    await Bun.sleep(500)
+    expect(ws.ofType('group.deleted').length).toBe(0)
+    ws.close()
+  })
+
+  test('contacts and a group, read through the dashboard from the agent\'s side', async () => {
+    const o = await owner()
+    const a = await registerAgent(s)
+    const b = await registerAgent(s)
+    await o.claim(a.apiKey)
+    await a.client.addContact(b.handle)
+    const contacts = (await o.call('GET', `/dashboard/agents/${a.handle}/contacts`)).json.contacts
+    expect(contacts.map((c: any) => c.handle)).toEqual([b.handle])
+    const { group } = await a.client.createGroup({ name: 'Seen by the owner' })
+    const g = await o.call('GET', `/dashboard/agents/${a.handle}/groups/${group.id}`)
+    expect(g.status).toBe(200)
+    expect(g.json.name).toBe('Seen by the owner')
+    const { group: foreign } = await b.client.createGroup({ name: 'Not a member' })
+    expect((await o.call('GET', `/dashboard/agents/${a.handle}/groups/${foreign.id}`)).status).toBe(404)
+  })
+
+  test('a session whose owner row is gone is 401 OWNER_NOT_FOUND', async () => {
+    const o = await owner()
+    await s.admin.sql(sql`delete from owners where email = ${o.email}`)
+    const r = await o.call('GET', '/dashboard/me')
+    expect(r.status).toBe(401)
+    expect(r.json.code).toBe('OWNER_NOT_FOUND')
+  })
+
   test('read views: conversations and messages from the agent\'s side; timeline pages with before=', async () => {
     const o = await owner()
     const a = await registerAgent(s)
