@@ -460,6 +460,23 @@ describe.each((await backends()).filter((b) => b === 'embedded' || b === 'postgr
     expect(Number(sixth.headers.get('retry-after'))).toBeGreaterThan(0)
   })
 
+  test('behind an https PUBLIC_URL the cookies are Secure, and that origin is accepted for writes', async () => {
+    const s2 = await startTestServer(backend === 'embedded' ? 'embedded' : 'postgres', { PUBLIC_URL: 'https://chat.example.test' })
+    try {
+      const o = new OwnerClient(s2, ownerEmail())
+      await o.signIn()
+      expect(o.lastSetCookies.length).toBe(2)
+      for (const c of o.lastSetCookies) expect(c).toContain('; Secure')
+      const a = await registerAgent(s2)
+      const viaProxy = await o.call('POST', '/dashboard/agents/claim', { api_key: a.apiKey }, { origin: 'https://chat.example.test' })
+      expect(viaProxy.status).toBe(201)
+      const foreign = await o.call('POST', `/dashboard/agents/${a.handle}/pause`, { mode: 'send' }, { origin: 'https://chat.example.test.evil.example' })
+      expect(foreign.status).toBe(403)
+    } finally {
+      await s2.stop()
+    }
+  })
+
   test('the per-email OTP cooldown applies to owners too', async () => {
     const s2 = await startTestServer(backend === 'embedded' ? 'embedded' : 'postgres')
     try {
