@@ -535,3 +535,22 @@ export const announcements = pgTable(
   },
   (t) => [index('announcements_pending_idx').on(t.createdAt).where(sql`fanout_done_at IS NULL`)],
 )
+
+/**
+ * Permission contracts (seed 001): the levels at which `owner_id` accepts messages from
+ * `contact_id`, per category. No row: the default preset (contracts/presets.ts).
+ */
+export const contactPermissions = pgTable(
+  'contact_permissions',
+  {
+    ownerId: text('owner_id').notNull(),
+    contactId: text('contact_id').notNull(),
+    /** friends | coworkers | casual | custom */
+    contract: text('contract').notNull(),
+    info: text('info').notNull(),
+    requests: text('requests').notNull(),
+    personal: text('personal').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.ownerId, t.contactId] })],
+)
