@@ -19,6 +19,9 @@ import { avatarRoutes } from './modules/avatars/routes.ts'
 import { webhooksSection } from './modules/webhooks/events-doc.ts'
 import { registrationRoutes } from './modules/registration/routes.ts'
 import { ownerRoutes } from './modules/owners/routes.ts'
+import { contractRoutes } from './modules/contracts/routes.ts'
+import { approvalRoutes } from './modules/approvals/routes.ts'
+import { threadRoutes } from './modules/threads/routes.ts'
 import { adminRoutes } from './modules/admin/routes.ts'
 import { opsRoutes } from './modules/ops/routes.ts'
 import { metricsRoutes } from './modules/metrics/routes.ts'
@@ -121,6 +124,9 @@ export function buildApp(ctx: AppContext) {
     .use(uploadRoutes(ctx))
     .use(avatarRoutes(ctx))
     .use(ownerRoutes(ctx))
+    .use(contractRoutes(ctx))
+    .use(approvalRoutes(ctx))
+    .use(threadRoutes(ctx))
     .use(adminRoutes(ctx))
     .use(opsRoutes(ctx))
     .use(metricsRoutes(ctx))

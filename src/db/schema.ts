@@ -228,6 +228,10 @@ export const messages = pgTable(
   (t) => [
     uniqueIndex('messages_conv_seq_uq').on(t.conversationId, t.seq),
     uniqueIndex('messages_sender_client_uq').on(t.conversationId, t.senderId, t.clientMsgId),
+    // Threads (seed 001) are the messages carrying metadata.thread_id; only those are indexed.
+    index('messages_thread_idx')
+      .on(t.conversationId, sql`(${t.metadata}->>'thread_id')`, t.seq)
+      .where(sql`(${t.metadata}->>'thread_id') IS NOT NULL`),
   ],
 )
 
@@ -553,4 +557,32 @@ export const contactPermissions = pgTable(
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.ownerId, t.contactId] })],
+)
+
+/**
+ * A message held for the recipient's approval (a category at level `ask`): the send as it was
+ * asked for, written only when the recipient (or its owner) approves it.
+ */
+export const approvals = pgTable(
+  'approvals',
+  {
+    id: text('id').primaryKey(),
+    senderId: text('sender_id').notNull(),
+    recipientId: text('recipient_id').notNull(),
+    clientMsgId: text('client_msg_id').notNull(),
+    category: text('category').notNull(),
+    /** The send body: to, type, content, metadata. */
+    request: jsonb('request').notNull(),
+    /** pending | approving | approved | rejected */
+    status: text('status').notNull().default('pending'),
+    decidedBy: text('decided_by'),
+    messageId: text('message_id'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    decidedAt: ts('decided_at'),
+  },
+  (t) => [
+    // A retried send (same client_msg_id) is the same request, not a second one.
+    uniqueIndex('approvals_request_uq').on(t.senderId, t.recipientId, t.clientMsgId),
+    index('approvals_recipient_idx').on(t.recipientId, t.status, t.createdAt),
+  ],
 )

@@ -12,6 +12,17 @@ export function bearerKey(header: string | null): string | null {
   return m ? m[1]! : null
 }
 
+/**
+ * The agent key of a request: `Authorization: Bearer …`, or AgentSend's `x-api-key` header
+ * (issue 14) when there is no Authorization header. Bearer wins when both are sent.
+ */
+export function requestKey(headers: Headers): string | null {
+  const auth = headers.get('authorization')
+  if (auth) return bearerKey(auth)
+  const k = headers.get('x-api-key')?.trim()
+  return k ? k : null
+}
+
 /** The agent a key belongs to, if it may authenticate at all (any status but deleted). */
 export async function agentForKey(ctx: AppContext, key: string | null): Promise<AgentRecord | null> {
   if (!key) return null
@@ -33,7 +44,7 @@ export const suspendedError = () =>
  */
 export async function authenticate(ctx: AppContext, req: Request, mode: AuthMode = 'standard'): Promise<AgentRecord> {
   const meta = getMeta(req)
-  let agent = meta.agent ?? (await agentForKey(ctx, bearerKey(req.headers.get('authorization'))))
+  let agent = meta.agent ?? (await agentForKey(ctx, requestKey(req.headers)))
   if (!agent) throw fail('UNAUTHORIZED')
   if (agent.status === 'restricted' && !meta.agent) agent = await ctx.enforcement.reevaluate(agent)
   meta.agent = agent

@@ -50,7 +50,8 @@ export function doc(o: DocOptions) {
     summary: o.summary,
     description: o.description,
     tags: o.tags,
-    security: o.auth ? [{ bearer: [] }] : [],
+    // Either scheme: Bearer, or AgentSend's x-api-key header.
+    security: (o.auth ? [{ bearer: [] }, { apiKey: [] }] : []) as Record<string, string[]>[],
     // Merged into `responses` by buildOpenApi(): Elysia writes `responses` from the route's
     // `response` schema and would drop these otherwise.
     'x-error-responses': responses,
@@ -97,7 +98,10 @@ export function buildOpenApi(app: AnyElysia, info: { title: string; version: str
     ...(webhooks ? { webhooks } : {}),
     components: {
       ...components,
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key: `Authorization: Bearer ac_…`' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'API key: `Authorization: Bearer ac_…`' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The same API key in an `x-api-key` header (AgentSend style); Authorization wins when both are sent' },
+      },
     },
   }
 }

@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts'
 import { sha256Hex } from '../lib/crypto.ts'
-import { agentForKey, bearerKey } from './auth.ts'
+import { agentForKey, requestKey } from './auth.ts'
 import { fail, type ApiError } from './errors.ts'
 import { getMeta } from './request-meta.ts'
 
@@ -25,7 +25,7 @@ export async function withIdempotency(
   if (key === null || SAFE_METHODS.has(req.method) || (req.method === 'POST' && path === '/v1/messages')) {
     return handle(req)
   }
-  const agent = await agentForKey(ctx, bearerKey(req.headers.get('authorization')))
+  const agent = await agentForKey(ctx, requestKey(req.headers))
   if (!agent) return handle(req) // unauthenticated: the route answers 401 (or is a public route)
   if (!KEY_RE.test(key)) return renderError(fail('IDEMPOTENCY_KEY_INVALID'))
 

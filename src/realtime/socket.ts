@@ -1,6 +1,6 @@
 import type { Server, WebSocketHandler } from 'bun'
 import type { AppContext } from '../context.ts'
-import { agentForKey, bearerKey } from '../http/auth.ts'
+import { agentForKey, requestKey } from '../http/auth.ts'
 import { handleClientFrame } from './client-frames.ts'
 import { CLOSE } from './close-codes.ts'
 import { dashboardSocket } from './dashboard-socket.ts'
@@ -16,7 +16,7 @@ export const WS = { helloTimeoutMs: 5_000 } as const
  */
 export async function upgrade(ctx: AppContext, req: Request, server: Server<SocketData>): Promise<Response | undefined> {
   const data: SocketData = { id: ctx.realtime.registry.newId(), ackMode: false, pingAt: 0, pongAt: Date.now(), closed: false }
-  const key = bearerKey(req.headers.get('authorization'))
+  const key = requestKey(req.headers)
   if (key) {
     const agent = await agentForKey(ctx, key)
     if (!agent) data.rejectWith = CLOSE.invalidToken

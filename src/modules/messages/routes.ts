@@ -41,7 +41,7 @@ export function messageRoutes(ctx: AppContext) {
         detail: doc({
           summary: 'Send a message (direct with `to`, group with `conversation_id`); idempotent on client_msg_id',
           description:
-            '201 on first write, 200 with the original row on a replay of the same client_msg_id. Direct sends carry `X-Backlog-Warning: <handle>=<count>` once the recipient has 5,000 undelivered envelopes.',
+            '201 on first write, 200 with the original row on a replay of the same client_msg_id. Direct sends carry `X-Backlog-Warning: <handle>=<count>` once the recipient has 5,000 undelivered envelopes. With `metadata.category` (`info`, `requests`, `personal`) the recipient\'s permission level for you applies: `never` → 403 `CATEGORY_BLOCKED`; `ask` → 202 `{status: "pending_approval", approval_id}` (held until the recipient approves; you then get `message.approved` or `message.rejected`).',
           tags,
           auth: true,
           errors: [
@@ -59,6 +59,8 @@ export function messageRoutes(ctx: AppContext) {
             'AWAITING_REPLY',
             'RATE_LIMITED',
             'RECIPIENT_BACKLOGGED',
+            'CATEGORY_BLOCKED',
+            'THREAD_NOT_FOUND',
           ],
         }),
       },

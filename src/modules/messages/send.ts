@@ -12,6 +12,10 @@ import { overloadError, writeBatch, type WriteJob, type WriteResult } from './wr
 import { sendToGroup } from '../groups/service.ts'
 import { checkAttachmentForSend } from '../uploads/scope.ts'
 import { noteSupportMessage } from '../ops/escalations.ts'
+import type { Category } from '../contracts/presets.ts'
+import { categoryOf, levelFor } from '../contracts/rules.ts'
+import { holdForApproval, type HeldOutcome } from './held.ts'
+import { requireThread, threadIntent } from '../threads/rules.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -40,8 +44,13 @@ function cleanContent(c: SendBody['content']): Record<string, unknown> {
   return out
 }
 
+export interface SendOptions {
+  /** The recipient approved this held send (modules/approvals): its category is not checked again. */
+  approved?: boolean
+}
+
 /** POST /v1/messages: validates the target, then dispatches to the direct (or group) path. */
-export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody): Promise<SendOutcome> {
+export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody, opts: SendOptions = {}): Promise<SendOutcome | HeldOutcome> {
   const hasTo = typeof body.to === 'string' && body.to.length > 0
   const hasConv = typeof body.conversation_id === 'string' && body.conversation_id.length > 0
   if (hasTo === hasConv) throw fail('VALIDATION_ERROR', 'Exactly one of `to` or `conversation_id` must be provided')
@@ -50,18 +59,29 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody)
     throw fail('VALIDATION_ERROR', 'content must include at least one of text, data or attachment_id')
   }
   if (payloadBytes(content, body.metadata) > MESSAGE_LIMITS.maxPayloadBytes) throw fail('CONTENT_TOO_LARGE')
+  const category = categoryOf(body.metadata)
+  const thread = threadIntent(body.metadata)
+  if (thread) body = { ...body, metadata: thread.metadata }
   // Past the writer's queue bound: a fast 503, before any token or backlog slot is taken.
   if (ctx.writer.overloaded()) throw overloadError()
   if (hasConv) {
     const id = body.conversation_id!
     if (id.startsWith('conv_')) throw fail('VALIDATION_ERROR', 'Use `to` to send to a direct conversation')
     await checkAttachmentForSend(ctx, sender.id, content.attachment_id, { groupId: id })
+    if (thread?.replyTo) await requireThread(ctx.database.raw, id, thread.replyTo)
     return sendToGroup(ctx, sender, body, content)
   }
-  return sendDirect(ctx, sender, body, content)
+  return sendDirect(ctx, sender, body, content, opts.approved ? null : category, thread?.replyTo ?? null)
 }
 
-async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, content: Record<string, unknown>): Promise<SendOutcome> {
+async function sendDirect(
+  ctx: AppContext,
+  sender: AgentRecord,
+  body: SendBody,
+  content: Record<string, unknown>,
+  category: Category | null,
+  threadReply: string | null,
+): Promise<SendOutcome | HeldOutcome> {
   // Checks in the contract's order (§5.1).
   const handle = normalizeHandle(body.to!)
   const recipient = await ctx.agents.getByHandle(handle)
@@ -72,10 +92,17 @@ async function sendDirect(ctx: AppContext, sender: AgentRecord, body: SendBody, 
   await checkAttachmentForSend(ctx, sender.id, content.attachment_id, { recipientId: recipient.id })
   let conv = await ctx.directs.get(sender.id, recipient.id)
   if (sender.status === 'restricted' && !conv) throw fail('RESTRICTED')
+  if (threadReply) await requireThread(ctx.database.raw, conv?.id ?? null, threadReply)
   if (recipient.inboxMode === 'contacts_only' && !(await ctx.relations.hasContact(recipient.id, sender.id))) {
     throw fail('INBOX_RESTRICTED')
   }
   const admittedAt = await takeSenderToken(ctx.sendRate, sender)
+  // Permission contracts (seed 001): only sends that name a category pay for the lookup.
+  if (category) {
+    const level = await levelFor(ctx, recipient.id, sender.id, category)
+    if (level === 'never') throw fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
+    if (level === 'ask') return holdForApproval(ctx, sender, recipient, body, category)
+  }
 
   const job: WriteJob = {
     id: newId('msg'),

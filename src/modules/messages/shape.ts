@@ -44,6 +44,9 @@ export async function publicMessage(agents: AgentStore, m: StoredMessage, conv: 
     id: m.id,
     conversation_id: m.conversationId,
     sender: handle,
+    // AgentSend/Thenvoi's sender_name (issue 14): the display name, else the handle; from the
+    // agent cache, so no query per message.
+    sender_name: sender?.displayName || handle,
     client_msg_id: m.clientMsgId,
     seq: m.seq,
     type: m.type,
@@ -117,6 +120,7 @@ export const MessageSchema = t.Object(
     id: t.String(),
     conversation_id: t.String(),
     sender: t.String(),
+    sender_name: t.Optional(t.String({ description: "The sender's display name, else its handle (extension)" })),
     client_msg_id: t.String(),
     seq: t.Integer(),
     type: t.String(),

@@ -10,6 +10,7 @@ import { TICKET_TTL_S } from '../../realtime/dashboard-socket.ts'
 import { AvatarSet, imageBody, Ok, PUT_ERRORS } from '../avatars/routes.ts'
 import { removeGroupAvatar, setGroupAvatar } from '../avatars/service.ts'
 import { requestSignIn, verifySignIn } from './auth.ts'
+import { decide, pendingFor } from '../approvals/service.ts'
 import { claim, claimedAgentBody, ownedAgent, ownedAgents, release, setPause } from './claims.ts'
 import { clearCookie, COOKIES, REFRESH_PATH, setCookie } from './cookies.ts'
 import { authenticateOwner, familyOfRefresh, ownerBody, refreshSession, revokeAll, revokeFamily, type IssuedTokens } from './sessions.ts'
@@ -283,6 +284,24 @@ export function ownerRoutes(ctx: AppContext) {
           params: t.Object({ handle: t.String(), groupId: t.String() }),
           response: Ok,
           detail: ownerDoc('Remove a group avatar as the claimed agent', ['NOT_FOUND', 'RATE_LIMITED', 'AGENT_NOT_FOUND', 'GROUP_NOT_FOUND', 'GROUP_DELETED']),
+        },
+      )
+      // Held messages (permission contracts): the recipient's owner decides like the recipient can.
+      .get(
+        '/agents/:handle/approvals',
+        async ({ params, request }) => ({ approvals: await pendingFor(ctx, (await agentOf(request, params.handle)).id) }),
+        { params: Handle, detail: ownerDoc('Messages waiting for the claimed agent\'s approval', ['AGENT_NOT_FOUND']) },
+      )
+      .post(
+        '/agents/:handle/approvals/:id/:verdict',
+        async ({ params, request }) => {
+          const s = await signedIn(ctx, request)
+          const { agent } = await ownedAgent(ctx, s.owner.id, params.handle)
+          return { approval: await decide(ctx, agent, params.id, params.verdict, `owner:${s.owner.id}`) }
+        },
+        {
+          params: t.Object({ handle: t.String(), id: t.String(), verdict: t.Union([t.Literal('approve'), t.Literal('reject')]) }),
+          detail: ownerDoc('Approve or reject a held message as the claimed agent\'s owner', ['AGENT_NOT_FOUND', 'APPROVAL_NOT_FOUND', 'ALREADY_DECIDED', 'VALIDATION_ERROR']),
         },
       )
       // ─── Live socket (contract §12.7) ────────────────────────────────────────────────────

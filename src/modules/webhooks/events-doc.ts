@@ -33,6 +33,14 @@ const DATA: Record<WebhookEventName, { summary: string; data: TSchema }> = {
     }),
   },
   'group.deleted': { summary: 'A group the subscriber belonged to was deleted.', data: t.Object({ group_id: t.String(), deleted_by_handle: t.String(), deleted_at: t.String() }) },
+  'message.approved': {
+    summary: 'A message the subscriber sent with a category at level `ask` was approved by its recipient (or the recipient\'s owner) and delivered.',
+    data: t.Object({ approval_id: t.String(), message_id: t.String(), conversation_id: t.String(), recipient_handle: t.String(), client_msg_id: t.String(), decided_at: t.String() }),
+  },
+  'message.rejected': {
+    summary: 'A message the subscriber sent with a category at level `ask` was rejected; it was never delivered.',
+    data: t.Object({ approval_id: t.String(), recipient_handle: t.String(), client_msg_id: t.String(), decided_at: t.String() }),
+  },
   'agent.created': { summary: 'A new agent registered (system-agent subscribers only).', data: t.Object({ handle: t.String(), display_name: Nullable, created_at: t.String() }) },
 }
 

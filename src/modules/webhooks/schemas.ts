@@ -10,6 +10,8 @@ export const WebhookEventSchema = t.Union(
     t.Literal('group.invite.received'),
     t.Literal('group.deleted'),
     t.Literal('agent.created'),
+    t.Literal('message.approved'),
+    t.Literal('message.rejected'),
   ],
   { description: '`agent.created` is for system agents only.' },
 )

@@ -1,0 +1,1 @@
+CREATE INDEX "messages_thread_idx" ON "messages" USING btree ("conversation_id",("metadata"->>'thread_id'),"seq") WHERE ("messages"."metadata"->>'thread_id') IS NOT NULL;
