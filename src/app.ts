@@ -53,6 +53,21 @@ function validationDetails(issues: TypeBoxIssue[]) {
   return { formErrors, fieldErrors: Object.fromEntries(fieldErrors) }
 }
 
+/** Paths of properties in `sent` that the validated `kept` no longer has (the schema dropped them). */
+export function unknownProperties(sent: unknown, kept: unknown, prefix = ''): string[] {
+  if (sent === null || typeof sent !== 'object' || kept === null || typeof kept !== 'object') return []
+  if (Array.isArray(sent)) {
+    if (!Array.isArray(kept)) return []
+    return sent.flatMap((v, i) => unknownProperties(v, kept[i], `${prefix}${i}.`))
+  }
+  const out: string[] = []
+  for (const key of Object.keys(sent)) {
+    if (!Object.prototype.hasOwnProperty.call(kept, key)) out.push(`${prefix}${key}`)
+    else out.push(...unknownProperties((sent as Record<string, unknown>)[key], (kept as Record<string, unknown>)[key], `${prefix}${key}.`))
+  }
+  return out
+}
+
 /** Builds the Elysia app: the OpenAPI generator, the error renderer and one plugin per API area. */
 export function buildApp(ctx: AppContext) {
   /** Every failure a route or Elysia raises, as the flat envelope. */
@@ -95,13 +110,25 @@ export function buildApp(ctx: AppContext) {
     // Content-Type; every route gets that value.
     .onParse({ as: 'global' }, ({ request }) => {
       const meta = getMeta(request)
-      return meta.rawBody ? meta.body : {}
+      if (!meta.rawBody) return {}
+      // STRICT_BODIES: the route gets a copy, so what the client sent stays in `meta` to be
+      // compared with what the schema kept (below).
+      return ctx.config.strictBodies ? structuredClone(meta.body) : meta.body
     })
     // Declares the bodies JSON for the OpenAPI generator, which documents a route's content types
     // from its named parsers. It never runs: the hook above always answers.
     .onParse({ as: 'global' }, { fn: 'json' } as unknown as () => unknown)
     .onTransform({ as: 'global' }, ({ request, route }) => {
       getMeta(request).route = route
+    })
+    // STRICT_BODIES=1: properties the route's schema does not know are an error, named, instead
+    // of being dropped (off by default: the SDK sends only known fields).
+    .onBeforeHandle({ as: 'global' }, ({ request, body }) => {
+      if (!ctx.config.strictBodies) return
+      const meta = getMeta(request)
+      if (!meta.rawBody) return
+      const unknown = unknownProperties(meta.body, body)
+      if (unknown.length > 0) throw new ApiError('VALIDATION_ERROR', `Unknown properties: ${unknown.join(', ')}`, { unknown_properties: unknown })
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const res = failure(code, error, request)

@@ -106,6 +106,26 @@ export const configFields = {
     'Bearer token of the internal ops routes (`/internal/rotate-system-agent-key`, `/internal/support-escalations`). Unset: they answer 503 `OPS_AUTH_REQUIRED`.',
     'unset',
   ),
+  API_RATE_LIMIT_PER_MIN: field(
+    T.Optional(T.Integer({ minimum: 0, maximum: 10_000_000 })),
+    'Per-agent budget of authenticated requests per minute, sends excepted (they have their own 60/s); reported in X-RateLimit-* on routes without a limit of their own. `0` turns it off.',
+    '6000',
+  ),
+  STRICT_BODIES: field(
+    T.Optional(T.Union([T.Literal('0'), T.Literal('1')])),
+    '`1`: a JSON body with properties its route does not define is refused (400 `VALIDATION_ERROR` naming them) instead of having them dropped. Off by default: the SDK sends only known fields.',
+    '0',
+  ),
+  QUOTA_AGENTS_PER_OWNER: field(
+    T.Optional(T.Integer({ minimum: 0 })),
+    'Plan quota: agents one owner may claim (403 `LIMIT_REACHED`). `0`: unlimited.',
+    '0',
+  ),
+  QUOTA_MESSAGES_PER_DAY: field(
+    T.Optional(T.Integer({ minimum: 0 })),
+    'Plan quota: messages one agent may send per UTC day, direct and group (403 `LIMIT_REACHED` with `details`; 429 stays for rate limits). `0`: unlimited. System agents are exempt.',
+    '0',
+  ),
   ANNOUNCEMENT_BATCH: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 5000 })),
     'Recipients per batch when an operator announcement fans out (one batch is one round of writer statements; smaller batches leave more room for ordinary traffic).',
@@ -177,6 +197,9 @@ export interface Config {
   secretsKey: string | undefined
   adminKey: string | undefined
   announcementBatch: number
+  apiRateLimitPerMin: number
+  strictBodies: boolean
+  quotas: { agentsPerOwner: number; messagesPerDay: number }
   opsAdminToken: string | undefined
   webhookAllowPrivate: boolean
   webhookRetryScheduleMs: number[]
@@ -189,7 +212,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH', 'API_RATE_LIMIT_PER_MIN', 'QUOTA_AGENTS_PER_OWNER', 'QUOTA_MESSAGES_PER_DAY'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -237,6 +260,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretsKey: e.SECRETS_KEY,
     adminKey: e.ADMIN_KEY,
     announcementBatch: e.ANNOUNCEMENT_BATCH ?? 500,
+    apiRateLimitPerMin: e.API_RATE_LIMIT_PER_MIN ?? 6000,
+    strictBodies: e.STRICT_BODIES === '1',
+    quotas: { agentsPerOwner: e.QUOTA_AGENTS_PER_OWNER ?? 0, messagesPerDay: e.QUOTA_MESSAGES_PER_DAY ?? 0 },
     opsAdminToken: e.OPS_ADMIN_TOKEN,
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === '1',
     webhookRetryScheduleMs: (e.WEBHOOK_RETRY_SCHEDULE_MS ?? '10000,30000,60000,300000,900000,3600000,21600000,86400000').split(',').map(Number),

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { sql } from 'drizzle-orm'
 import { api, backends, registerAgent, rejection, startTestServer, WsProbe, type Registered, type TestServer } from './harness.ts'
 import { OwnerClient } from './owner-client.ts'
 import { startReceiver } from './webhook-receiver.ts'

@@ -1,7 +1,8 @@
 import type { AppContext } from '../context.ts'
 import { sha256Hex } from '../lib/crypto.ts'
 import type { AgentRecord } from '../modules/agents/record.ts'
-import { ApiError, fail } from './errors.ts'
+import { ApiError, fail, rateLimited } from './errors.ts'
+import { noteLimit } from '../limits/rate-window.ts'
 import { getMeta } from './request-meta.ts'
 
 export type AuthMode = 'standard' | 'permissive'
@@ -42,12 +43,29 @@ export const suspendedError = () =>
  * restricted agent's enforcement status on each request; permissive auth (only GET /v1/agents/me)
  * admits any agent that is not deleted.
  */
+/**
+ * The per-agent API budget (API_RATE_LIMIT_PER_MIN requests a minute, fixed windows, exact across
+ * processes with Redis): every authenticated request but a send, which has its own 60 per second.
+ * It is what X-RateLimit-* report on routes without a limit of their own.
+ */
+async function spendApiBudget(ctx: AppContext, req: Request, agent: AgentRecord): Promise<void> {
+  const limit = ctx.config.apiRateLimitPerMin
+  if (limit <= 0) return
+  const meta = getMeta(req)
+  if (req.method === 'POST' && meta.route === '/v1/messages') return
+  const r = await ctx.counters.fixed(`api:${agent.id}`, limit, 60_000)
+  noteLimit(limit, r)
+  if (!r.allowed) throw rateLimited(r.retryAfterMs, `Too many requests: ${limit} per minute`)
+}
+
 export async function authenticate(ctx: AppContext, req: Request, mode: AuthMode = 'standard'): Promise<AgentRecord> {
   const meta = getMeta(req)
   let agent = meta.agent ?? (await agentForKey(ctx, requestKey(req.headers)))
   if (!agent) throw fail('UNAUTHORIZED')
   if (agent.status === 'restricted' && !meta.agent) agent = await ctx.enforcement.reevaluate(agent)
+  const first = !meta.agent
   meta.agent = agent
   if (mode === 'standard' && agent.status === 'suspended') throw suspendedError()
+  if (first) await spendApiBudget(ctx, req, agent)
   return agent
 }

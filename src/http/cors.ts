@@ -1,6 +1,6 @@
 /** CORS for browsers (contract §1.2): any origin, no credentials. */
-const ALLOW_HEADERS = 'Authorization, Content-Type, Idempotency-Key, X-AgentChat-Client, X-AgentChat-Client-Version, X-Request-Id'
-const EXPOSE_HEADERS = 'Retry-After, X-Backlog-Warning, Idempotent-Replay, X-Request-Id, Location'
+const ALLOW_HEADERS = 'Authorization, X-Api-Key, Content-Type, Idempotency-Key, X-AgentChat-Client, X-AgentChat-Client-Version, X-Request-Id'
+const EXPOSE_HEADERS = 'Retry-After, X-Backlog-Warning, Idempotent-Replay, X-Request-Id, Location, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset'
 const ALLOW_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS'
 
 export function applyCors(headers: Headers): void {

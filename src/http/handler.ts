@@ -2,6 +2,7 @@ import type { Server } from 'bun'
 import type { App } from '../app.ts'
 import type { AppContext } from '../context.ts'
 import { requestScope } from '../lib/log.ts'
+import { rateHeaders } from '../limits/rate-window.ts'
 import { clientIp } from '../limits/ip.ts'
 import { applyCors, preflight } from './cors.ts'
 import { ApiError } from './errors.ts'
@@ -96,6 +97,8 @@ export function createHttpHandler(ctx: AppContext, app: App) {
       }
       applyCors(res.headers)
       res.headers.set('X-Request-Id', requestId)
+      const rate = requestScope.getStore()?.rate
+      if (rate && meta.agent) for (const [k, v] of Object.entries(rateHeaders(rate))) res.headers.set(k, v)
       const ms = performance.now() - startedAt
       ctx.metrics.httpRequest(req.method, meta.route, res.status, ms / 1000)
       if (req.method === 'POST' && (meta.route ?? path) === '/v1/messages') countSend(ctx, meta, res)

@@ -2,7 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import pino, { type Logger } from 'pino'
 
 /** Per-request context carried through async calls so every log line names its request. */
-export const requestScope = new AsyncLocalStorage<{ requestId: string }>()
+export interface RequestScope {
+  requestId: string
+  /** The rate window that applies to this request (X-RateLimit-* headers); the most specific limit noted last wins. */
+  rate?: { limit: number; remaining: number; resetAt: number }
+}
+export const requestScope = new AsyncLocalStorage<RequestScope>()
 
 export function createLogger(level: string): Logger {
   return pino({

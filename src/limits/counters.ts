@@ -6,6 +6,8 @@ export interface LimitResult {
   count: number
   /** When the caller may try again (0 when allowed). */
   retryAfterMs: number
+  /** When the window frees up (epoch ms): the fixed window's end; for a rolling one, when its oldest hit leaves. */
+  resetAt: number
 }
 
 /**
@@ -39,18 +41,18 @@ export class MemoryCounters implements Counters {
       w = { count: 0, endsAt }
       this.fixedWindows.set(key, w)
     }
-    if (w.count >= limit) return { allowed: false, count: w.count, retryAfterMs: endsAt - now }
+    if (w.count >= limit) return { allowed: false, count: w.count, retryAfterMs: endsAt - now, resetAt: endsAt }
     w.count++
-    return { allowed: true, count: w.count, retryAfterMs: 0 }
+    return { allowed: true, count: w.count, retryAfterMs: 0, resetAt: endsAt }
   }
 
   async rolling(key: string, limit: number, windowMs: number): Promise<LimitResult> {
     const now = Date.now()
     const log = (this.logs.get(key) ?? []).filter((t) => t > now - windowMs)
     this.logs.set(key, log)
-    if (log.length >= limit) return { allowed: false, count: log.length, retryAfterMs: log[0]! + windowMs - now }
+    if (log.length >= limit) return { allowed: false, count: log.length, retryAfterMs: log[0]! + windowMs - now, resetAt: log[0]! + windowMs }
     log.push(now)
-    return { allowed: true, count: log.length, retryAfterMs: 0 }
+    return { allowed: true, count: log.length, retryAfterMs: 0, resetAt: (log[0] ?? now) + windowMs }
   }
 
   private sweep() {
@@ -91,14 +93,15 @@ export class RedisCounters implements Counters {
     const windowStart = Math.floor(now / windowMs) * windowMs
     const ttl = windowStart + windowMs - now
     const [ok, count, pttl] = (await this.redis.eval(FIXED_LUA, 1, `rl:f:${key}:${windowStart}`, limit, ttl)) as number[]
-    return { allowed: ok === 1, count: count!, retryAfterMs: ok === 1 ? 0 : Math.max(1, pttl!) }
+    return { allowed: ok === 1, count: count!, retryAfterMs: ok === 1 ? 0 : Math.max(1, pttl!), resetAt: windowStart + windowMs }
   }
 
   async rolling(key: string, limit: number, windowMs: number): Promise<LimitResult> {
     const now = Date.now()
     const member = `${now}:${Math.random().toString(36).slice(2)}`
     const [ok, count, wait] = (await this.redis.eval(ROLLING_LUA, 1, `rl:r:${key}`, limit, windowMs, now, member)) as number[]
-    return { allowed: ok === 1, count: count!, retryAfterMs: ok === 1 ? 0 : Math.max(1, wait!) }
+    // Allowed: the window frees up no later than one window from now (the script keeps no oldest for us).
+    return { allowed: ok === 1, count: count!, retryAfterMs: ok === 1 ? 0 : Math.max(1, wait!), resetAt: now + (ok === 1 ? windowMs : Math.max(1, wait!)) }
   }
 
   async close() {}

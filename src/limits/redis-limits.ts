@@ -46,7 +46,7 @@ export class RedisSendRate implements SendRate {
     const second = Math.floor(now / 1000)
     try {
       const n = (await this.redis.eval(RATE_LUA, 1, `sr:{${key}}:${second}`)) as number
-      return n <= limit ? { ok: true, retryAfterMs: 0, at: now } : { ok: false, retryAfterMs: (second + 1) * 1000 - now, at: now }
+      return n <= limit ? { ok: true, retryAfterMs: 0, at: now, count: n } : { ok: false, retryAfterMs: (second + 1) * 1000 - now, at: now, count: n }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'redis unavailable: send rate counted per process')
       return this.local.takeSync(key, limit, now)

@@ -1,4 +1,5 @@
 import { rateLimited } from '../http/errors.ts'
+import { noteRate } from './rate-window.ts'
 
 /** Per-agent send rate (contract §17): 60 messages per 1-second bucket; system agents 200. */
 export const SEND_RATE = { perSecond: 60, systemPerSecond: 200, groupPerSecond: 20 } as const
@@ -9,6 +10,8 @@ export interface TokenResult {
   retryAfterMs: number
   /** The instant the token was counted at (its bucket is this wall-clock second). */
   at: number
+  /** Tokens in this second's bucket, this one included (when known). */
+  count?: number
 }
 
 /** Per-sender 1-second buckets: in memory (one process) or in Redis (every worker and process). */
@@ -34,9 +37,9 @@ export class SendRateLimiter implements SendRate {
       for (const s of this.buckets.keys()) if (s < second - 5) this.buckets.delete(s)
     }
     const n = counts.get(key) ?? 0
-    if (n >= limit) return { ok: false, retryAfterMs: (second + 1) * 1000 - now, at: now }
+    if (n >= limit) return { ok: false, retryAfterMs: (second + 1) * 1000 - now, at: now, count: n }
     counts.set(key, n + 1)
-    return { ok: true, retryAfterMs: 0, at: now }
+    return { ok: true, retryAfterMs: 0, at: now, count: n + 1 }
   }
 }
 
@@ -46,7 +49,9 @@ export class SendRateLimiter implements SendRate {
  * claims is the second whose bucket admitted it, even when the counter's round trip is slow.
  */
 export async function takeSenderToken(rate: SendRate, sender: { id: string; isSystem: boolean }): Promise<Date> {
-  const t = await rate.take(sender.id, sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond)
+  const limit = sender.isSystem ? SEND_RATE.systemPerSecond : SEND_RATE.perSecond
+  const t = await rate.take(sender.id, limit)
+  noteRate(limit, t.ok ? (t.count ?? 1) : limit, (Math.floor(t.at / 1000) + 1) * 1000)
   if (!t.ok) throw rateLimited(t.retryAfterMs, 'Rate limit exceeded: 60 messages per second')
   return new Date(t.at)
 }

@@ -1,4 +1,5 @@
 import type { AppContext } from '../../context.ts'
+import { noteLimit } from '../../limits/rate-window.ts'
 import { fail, rateLimited } from '../../http/errors.ts'
 import { sha256Hex } from '../../lib/crypto.ts'
 import { requireOwnHandle, type AgentRecord } from '../agents/record.ts'
@@ -18,6 +19,7 @@ const storageKey = (key: string) => `avatars/${key}`
 /** 5 writes a minute per agent, shared by agent and group avatars, PUT and DELETE. */
 async function writeToken(ctx: AppContext, me: AgentRecord) {
   const r = await ctx.counters.fixed(`avatar:${me.id}`, AVATAR.writesPerMinute, 60_000)
+  noteLimit(AVATAR.writesPerMinute, r)
   if (!r.allowed) throw rateLimited(r.retryAfterMs, 'Too many avatar changes (5 per minute)')
 }
 

@@ -1,4 +1,5 @@
 import { and, asc, count, inArray, like, sql } from 'drizzle-orm'
+import { noteLimit } from '../../limits/rate-window.ts'
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { agents, contacts } from '../../db/schema.ts'
@@ -29,6 +30,7 @@ export function directoryRoutes(ctx: AppContext) {
       if (q.length < 2) throw fail('VALIDATION_ERROR', 'Query must be at least 2 characters')
       if (q.length > 50) throw fail('VALIDATION_ERROR', 'Query must be at most 50 characters')
       const minute = await ctx.counters.fixed(`dir:m:${me.id}`, DIRECTORY.perMinute, 60_000)
+      noteLimit(DIRECTORY.perMinute, minute)
       if (!minute.allowed) throw rateLimited(minute.retryAfterMs, 'Directory search limit reached (60/minute)')
       const day = await ctx.counters.rolling(`dir:d:${me.id}`, DIRECTORY.perDay, 86_400_000)
       if (!day.allowed) throw rateLimited(day.retryAfterMs, 'Directory search limit reached (1000/day)')

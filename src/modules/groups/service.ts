@@ -1,4 +1,6 @@
 import { enqueue } from '../../delivery/webhooks/outbox.ts'
+import { spendMessageQuota } from '../../limits/quotas.ts'
+import { noteLimit } from '../../limits/rate-window.ts'
 import type { AppContext } from '../../context.ts'
 import { uniqueViolation } from '../../db/errors.ts'
 import { agentNotFound, fail, rateLimited } from '../../http/errors.ts'
@@ -146,6 +148,7 @@ export async function sendToGroup(ctx: AppContext, sender: AgentRecord, body: Se
   // Same instant as the sender's token: one message, one second, in both buckets and in created_at.
   const group = await ctx.sendRate.take(`group:${g.id}`, GROUP_LIMITS.messagesPerSecond, admittedAt.getTime())
   if (!group.ok) throw rateLimited(group.retryAfterMs, 'This group is receiving too many messages per second')
+  await spendMessageQuota(ctx, sender)
   const out = await writeToGroup(ctx, g, {
     id: newId('msg'),
     conversationId: g.id,
@@ -208,6 +211,7 @@ export async function addMember(ctx: AppContext, g: GroupRow, inviter: AgentReco
   const existing = await ctx.database.raw.query<{ id: string }>(`SELECT id FROM group_invites WHERE group_id = $1 AND invitee_id = $2`, [g.id, target.id])
   if (existing[0]) return { handle, outcome: 'invited', invite_id: existing[0].id }
   const cap = await ctx.counters.fixed(`invites:${inviter.id}`, GROUP_LIMITS.invitesPerDay, 86_400_000)
+  noteLimit(GROUP_LIMITS.invitesPerDay, cap)
   if (!cap.allowed) throw rateLimited(cap.retryAfterMs, 'Daily group-invite limit reached (50/day)')
   const invite = { id: newId('gri'), groupId: g.id, inviterId: inviter.id, createdAt: new Date() }
   const body = await invitationBody(ctx, invite, g)

@@ -15,6 +15,7 @@ import { noteSupportMessage } from '../ops/escalations.ts'
 import type { Category } from '../contracts/presets.ts'
 import { categoryOf, levelFor } from '../contracts/rules.ts'
 import { holdForApproval, type HeldOutcome } from './held.ts'
+import { spendMessageQuota } from '../../limits/quotas.ts'
 import { requireThread, threadIntent } from '../threads/rules.ts'
 
 /** Limits of contract §5.1 / §17. */
@@ -103,6 +104,7 @@ async function sendDirect(
     if (level === 'never') throw fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
     if (level === 'ask') return holdForApproval(ctx, sender, recipient, body, category)
   }
+  await spendMessageQuota(ctx, sender)
 
   const job: WriteJob = {
     id: newId('msg'),

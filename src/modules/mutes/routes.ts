@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import { noteLimit } from '../../limits/rate-window.ts'
 import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
@@ -45,6 +46,7 @@ const ACTIVE = '(muted_until IS NULL OR muted_until > now())'
 export function muteRoutes(ctx: AppContext) {
   const writeToken = async (me: AgentRecord) => {
     const r = await ctx.counters.fixed(`mute:${me.id}`, MUTE_WRITES_PER_SECOND, 1000)
+    noteLimit(MUTE_WRITES_PER_SECOND, r)
     if (!r.allowed) throw rateLimited(r.retryAfterMs, 'Too many mute changes (10 per second)')
   }
   const agentTarget = async (raw: string) => {

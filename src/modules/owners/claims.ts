@@ -6,6 +6,7 @@ import { sha256Hex } from '../../lib/crypto.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
 import type { AgentRecord } from '../agents/record.ts'
 import { avatarUrl } from '../agents/shapes.ts'
+import { checkAgentQuota } from '../../limits/quotas.ts'
 
 /** Contract §15/§17: five failed claims on one agent in ten minutes lock further attempts. */
 export const CLAIM_FAILURES = { limit: 5, windowMs: 600_000 } as const
@@ -60,6 +61,8 @@ export async function claim(ctx: AppContext, ownerId: string, apiKey: string, re
   const agent = await ctx.agents.byKeyHash(sha256Hex(apiKey))
   if (!agent || agent.status === 'deleted') throw fail('INVALID_API_KEY')
   if (agent.isSystem) throw fail('SYSTEM_AGENT_PROTECTED', 'System agents cannot be claimed')
+  const mine = await ctx.database.raw.query(`SELECT 1 FROM owner_claims WHERE agent_id = $1 AND owner_id = $2`, [agent.id, ownerId])
+  if (mine.length === 0) await checkAgentQuota(ctx, ownerId)
   const won = await ctx.database.transaction(async (q) => {
     const rows = await q.query<{ claimed_at: Date | string }>(
       `INSERT INTO owner_claims (agent_id, owner_id) VALUES ($1, $2) ON CONFLICT (agent_id) DO NOTHING RETURNING claimed_at`,
