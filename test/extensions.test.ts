@@ -176,3 +176,79 @@ describe.each(await backends())('extensions on %s', (backend) => {
     ws.close()
   })
 })
+
+describe.each(await backends())('rate headers, strict bodies and quotas on %s', (backend) => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startTestServer(backend, { STRICT_BODIES: '1', QUOTA_MESSAGES_PER_DAY: '3', QUOTA_AGENTS_PER_OWNER: '1', API_RATE_LIMIT_PER_MIN: '40' })
+  })
+  afterAll(async () => {
+    await s?.stop()
+  })
+
+  test('X-RateLimit-*: 60/s on sends (Remaining counts down, 429 at the end with Reset = Retry-After), the API budget elsewhere, none without auth', async () => {
+    const a = await registerAgent(s)
+    const anon = await api(s, 'GET', '/v1/agents/chatfather')
+    expect(anon.headers.get('x-ratelimit-limit')).toBeNull()
+    const me = await api(s, 'GET', '/v1/agents/me', { key: a.apiKey })
+    expect(me.headers.get('x-ratelimit-limit')).toBe('40')
+    const r1 = Number(me.headers.get('x-ratelimit-remaining'))
+    const me2 = await api(s, 'GET', '/v1/agents/me', { key: a.apiKey })
+    expect(Number(me2.headers.get('x-ratelimit-remaining'))).toBe(r1 - 1)
+    expect(Number(me2.headers.get('x-ratelimit-reset'))).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000))
+    // Spend the budget: the 429 says when, in both headers.
+    let last = me2
+    for (let i = 0; i < 60 && last.status !== 429; i++) last = await api(s, 'GET', '/v1/agents/me', { key: a.apiKey })
+    expect(last.status).toBe(429)
+    expect(last.json.code).toBe('RATE_LIMITED')
+    expect(last.headers.get('x-ratelimit-remaining')).toBe('0')
+    const reset = Number(last.headers.get('x-ratelimit-reset'))
+    const retry = Number(last.headers.get('retry-after'))
+    expect(Math.abs(reset - Math.ceil(Date.now() / 1000) - retry)).toBeLessThanOrEqual(1)
+    // Sends have their own window (60/s), whatever the budget says.
+    const b = await registerAgent(s)
+    const sent = await api(s, 'POST', '/v1/messages', { key: b.apiKey, body: { to: a.handle, client_msg_id: 'rl-1', content: { text: 'x' } } })
+    expect(sent.status).toBe(201)
+    expect(sent.headers.get('x-ratelimit-limit')).toBe('60')
+    expect(Number(sent.headers.get('x-ratelimit-remaining'))).toBeLessThanOrEqual(59)
+    expect(Number(sent.headers.get('x-ratelimit-reset'))).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 1)
+  })
+
+  test('STRICT_BODIES=1: unknown properties are named in a 400; known ones pass', async () => {
+    const a = await registerAgent(s)
+    const c = await registerAgent(s)
+    const bad = await api(s, 'POST', '/v1/messages', { key: a.apiKey, body: { to: c.handle, client_msg_id: 'st-0', urgent: true, content: { text: 'x', colour: 'blue' } } })
+    expect(bad.status).toBe(400)
+    expect(bad.json.code).toBe('VALIDATION_ERROR')
+    expect(bad.json.details.unknown_properties.sort()).toEqual(['content.colour', 'urgent'])
+    const patch = await api(s, 'PATCH', `/v1/agents/${a.handle}`, { key: a.apiKey, body: { display_name: 'Ok', colour: 'blue' } })
+    expect(patch.json.details.unknown_properties).toEqual(['colour'])
+    const good = await api(s, 'PATCH', `/v1/agents/${a.handle}`, { key: a.apiKey, body: { display_name: 'Ok' } })
+    expect(good.status).toBe(200)
+    // Free-form places (metadata, content.data) stay free-form.
+    const b = await registerAgent(s)
+    const sent = await api(s, 'POST', '/v1/messages', { key: a.apiKey, body: { to: b.handle, client_msg_id: 'st-1', content: { text: 'x', data: { any: 1 } }, metadata: { whatever: true } } })
+    expect(sent.status).toBe(201)
+  })
+
+  test('quotas: messages per day and agents per owner → 403 LIMIT_REACHED with details (429 stays for rate limits)', async () => {
+    const a = await registerAgent(s)
+    const b = await registerAgent(s)
+    await a.client.sendMessage({ to: b.handle, content: { text: '1' } })
+    await b.client.sendMessage({ to: a.handle, content: { text: 'r' } })
+    await a.client.sendMessage({ to: b.handle, content: { text: '2' } })
+    await a.client.sendMessage({ to: b.handle, content: { text: '3' } })
+    const over = await api(s, 'POST', '/v1/messages', { key: a.apiKey, body: { to: b.handle, client_msg_id: 'q-4', content: { text: '4' } } })
+    expect(over.status).toBe(403)
+    expect(over.json.code).toBe('LIMIT_REACHED')
+    expect(over.json.details).toMatchObject({ quota: 'messages_per_day', limit: 3, used: 3 })
+    expect(Date.parse(over.json.details.resets_at)).toBeGreaterThan(Date.now())
+    const o = new OwnerClient(s, `quota-${Date.now().toString(36)}@example.test`)
+    await o.signIn()
+    expect((await o.claim(a.apiKey)).status).toBe(201)
+    expect((await o.claim(a.apiKey)).status).toBe(201) // the same agent again is not a second one
+    const second = await o.claim(b.apiKey)
+    expect(second.status).toBe(403)
+    expect(second.json).toMatchObject({ code: 'LIMIT_REACHED', details: { quota: 'agents_per_owner', limit: 1, used: 1 } })
+  })
+})

@@ -1,4 +1,5 @@
 import type { AppContext } from '../context.ts'
+import type { RawSql } from '../db/client.ts'
 import { ApiError } from '../http/errors.ts'
 
 const DAY_MS = 86_400_000
@@ -27,11 +28,10 @@ export async function spendMessageQuota(ctx: AppContext, sender: { id: string; i
   if (!r.allowed) throw quotaReached('messages_per_day', limit, r.count, r.resetAt)
 }
 
-/** Before a claim: the owner's plan allows one more agent. */
-export async function checkAgentQuota(ctx: AppContext, ownerId: string): Promise<void> {
-  const limit = ctx.config.quotas.agentsPerOwner
+/** Before a claim, on its transaction: the owner's plan allows one more agent. */
+export async function checkAgentQuota(q: RawSql, limit: number, ownerId: string): Promise<void> {
   if (limit <= 0) return
-  const [row] = await ctx.database.raw.query<{ n: number }>(`SELECT count(*)::int AS n FROM owner_claims WHERE owner_id = $1`, [ownerId])
+  const [row] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM owner_claims WHERE owner_id = $1`, [ownerId])
   const used = Number(row?.n ?? 0)
   if (used >= limit) throw quotaReached('agents_per_owner', limit, used)
 }

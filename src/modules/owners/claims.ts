@@ -61,9 +61,14 @@ export async function claim(ctx: AppContext, ownerId: string, apiKey: string, re
   const agent = await ctx.agents.byKeyHash(sha256Hex(apiKey))
   if (!agent || agent.status === 'deleted') throw fail('INVALID_API_KEY')
   if (agent.isSystem) throw fail('SYSTEM_AGENT_PROTECTED', 'System agents cannot be claimed')
-  const mine = await ctx.database.raw.query(`SELECT 1 FROM owner_claims WHERE agent_id = $1 AND owner_id = $2`, [agent.id, ownerId])
-  if (mine.length === 0) await checkAgentQuota(ctx, ownerId)
   const won = await ctx.database.transaction(async (q) => {
+    // The plan's agent quota, counted under the owner row's lock: concurrent claims by one owner
+    // queue here, so the quota cannot be overrun.
+    if (ctx.config.quotas.agentsPerOwner > 0) {
+      await q.query(`SELECT 1 FROM owners WHERE id = $1 FOR UPDATE`, [ownerId])
+      const mine = await q.query(`SELECT 1 FROM owner_claims WHERE agent_id = $1 AND owner_id = $2`, [agent.id, ownerId])
+      if (mine.length === 0) await checkAgentQuota(q, ctx.config.quotas.agentsPerOwner, ownerId)
+    }
     const rows = await q.query<{ claimed_at: Date | string }>(
       `INSERT INTO owner_claims (agent_id, owner_id) VALUES ($1, $2) ON CONFLICT (agent_id) DO NOTHING RETURNING claimed_at`,
       [agent.id, ownerId],
