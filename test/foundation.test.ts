@@ -474,7 +474,7 @@ describe.each(await backends())('foundation on %s', (backend) => {
       expect(register.responses['200']).toBeDefined()
       expect(register.responses['409'].description).toContain('HANDLE_TAKEN')
       const me = spec.paths['/v1/agents/me'].get
-      expect(me.security).toEqual([{ bearer: [] }])
+      expect(me.security).toEqual([{ bearer: [] }, { apiKey: [] }])
       expect(me.responses['401'].description).toContain('UNAUTHORIZED')
       for (const p of ['/v1/contacts/{handle}/block', '/v1/directory', '/v1/agents/{handle}/rotate-key/verify', '/v1/health']) {
         expect(spec.paths[p]).toBeDefined()
