@@ -23,6 +23,7 @@ import { adminRoutes } from './modules/admin/routes.ts'
 import { opsRoutes } from './modules/ops/routes.ts'
 import { metricsRoutes } from './modules/metrics/routes.ts'
 import { dashboardPageRoutes } from './web/dashboard/routes.ts'
+import { inviteRoutes } from './modules/invites/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
 interface TypeBoxIssue {
@@ -111,6 +112,7 @@ export function buildApp(ctx: AppContext) {
     .use(agentRoutes(ctx))
     .use(directoryRoutes(ctx))
     .use(contactRoutes(ctx))
+    .use(inviteRoutes(ctx))
     .use(syncRoutes(ctx))
     .use(messageRoutes(ctx))
     .use(conversationRoutes(ctx))
