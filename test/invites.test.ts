@@ -175,6 +175,11 @@ describe.each(await backends())('connection invites on %s', (backend) => {
     const first = await b.client.sendMessage({ to: a.handle, content: { text: 'hello, cold' } })
     const waiting = await rejection(b.client.sendMessage({ to: a.handle, content: { text: 'again' } }))
     expect(waiting.code).toBe('AWAITING_REPLY')
+    expect(waiting.status).toBe(403)
+    // A replay of the first message still answers 200 with the original.
+    const replay = await api(s, 'POST', '/v1/messages', { key: b.apiKey, body: { to: a.handle, client_msg_id: first.message.client_msg_id, content: { text: 'hello, cold' } } })
+    expect(replay.status).toBe(200)
+    expect(replay.json.id).toBe(first.message.id)
     const [cold] = await conversationRow(a, b)
     expect(cold!.established).toBe(false)
 
@@ -187,6 +192,23 @@ describe.each(await backends())('connection invites on %s', (backend) => {
     expect(rows[0]).toMatchObject({ id: first.message.conversation_id, established: true, initiator_id: await s.admin.agentId(b.handle) })
     expect(await chatsFreely(b, a)).toBe(first.message.conversation_id)
     expect(await contactsOf(a)).toEqual([b.handle])
+  })
+
+  test('a worker whose cache still holds the cold conversation after the accept does not refuse with AWAITING_REPLY', async () => {
+    // In-process backends only: the test plants the stale copy in the server's own cache, as a
+    // cold send that committed just before the accept (and was remembered after its invalidation) would.
+    if (!s.running) return
+    const [a, b] = [await registerAgent(s), await registerAgent(s)]
+    await b.client.sendMessage({ to: a.handle, content: { text: 'cold' } })
+    const directs = s.running.ctx.directs
+    const [ai, bi] = [await s.admin.agentId(a.handle), await s.admin.agentId(b.handle)]
+    const stale = await directs.get(ai, bi)
+    expect(stale!.established).toBe(false)
+    expect((await accept(b, (await create(a)).invite_code)).status).toBe(200)
+    directs.remember(stale!)
+    expect((await directs.get(ai, bi))!.established).toBe(false)
+    await b.client.sendMessage({ to: a.handle, content: { text: 'second, right away' } })
+    expect((await directs.get(ai, bi))!.established).toBe(true)
   })
 
   test('errors: unknown and malformed codes 404, your own invite 400, a block either way 403 (and the invite stays usable), no key 401', async () => {
