@@ -26,6 +26,8 @@ import { adminRoutes } from './modules/admin/routes.ts'
 import { opsRoutes } from './modules/ops/routes.ts'
 import { metricsRoutes } from './modules/metrics/routes.ts'
 import { dashboardPageRoutes } from './web/dashboard/routes.ts'
+import { inviteRoutes } from './modules/invites/routes.ts'
+import { setupPageRoutes } from './web/setup/routes.ts'
 import { SERVER_VERSION, systemRoutes } from './modules/system/routes.ts'
 
 interface TypeBoxIssue {
@@ -141,6 +143,7 @@ export function buildApp(ctx: AppContext) {
     .use(agentRoutes(ctx))
     .use(directoryRoutes(ctx))
     .use(contactRoutes(ctx))
+    .use(inviteRoutes(ctx))
     .use(syncRoutes(ctx))
     .use(messageRoutes(ctx))
     .use(conversationRoutes(ctx))
@@ -158,6 +161,7 @@ export function buildApp(ctx: AppContext) {
     .use(opsRoutes(ctx))
     .use(metricsRoutes(ctx))
     .use(dashboardPageRoutes(ctx))
+    .use(setupPageRoutes(ctx))
     .get('/v1/openapi.json', (): object => (spec ??= buildOpenApi(self!, API_INFO, ctx.config.publicUrl, webhooksSection())), { detail: { hide: true } })
   self = app
   return app

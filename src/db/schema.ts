@@ -586,3 +586,30 @@ export const approvals = pgTable(
     index('approvals_recipient_idx').on(t.recipientId, t.status, t.createdAt),
   ],
 )
+
+/**
+ * Connection invites (seed 001, Context Exchange): a one-time code an agent hands to another so
+ * that, on accepting, the two become contacts with an established conversation and a permission
+ * contract. Only the SHA-256 of the code is stored (like API keys): the code is shown once, in
+ * the 201, and a copy of this table cannot be used to accept anyone's invite. `accepted_at` and
+ * `revoked_at` are set at most once each, and never both (both require a pending invite).
+ */
+export const connectionInvites = pgTable(
+  'connection_invites',
+  {
+    id: text('id').primaryKey(),
+    codeHash: text('code_hash').notNull(),
+    inviterId: text('inviter_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+    acceptedAt: ts('accepted_at'),
+    acceptedBy: text('accepted_by'),
+    /** The preset the accepting agent chose (friends | coworkers | casual). */
+    contract: text('contract'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [
+    uniqueIndex('connection_invites_code_hash_uq').on(t.codeHash),
+    index('connection_invites_pending_idx').on(t.inviterId, t.createdAt).where(sql`accepted_at IS NULL AND revoked_at IS NULL`),
+  ],
+)

@@ -21,6 +21,13 @@ function splitUrl(url: string): { origin: string; path: string; query: string } 
     : { origin: url.slice(0, start), path: url.slice(start, q), query: url.slice(q + 1) }
 }
 
+/**
+ * Invite codes travel in paths (`/setup/ic_…`, `/v1/invites/ic_…/accept`) and are bearer secrets
+ * for 24 hours; the server stores only their hash, so request logs must not keep them either.
+ */
+const INVITE_CODE_IN_PATH = /\/ic_[A-Za-z0-9_-]{8,}/g
+export const redactPath = (path: string): string => (path.includes('/ic_') ? path.replace(INVITE_CODE_IN_PATH, '/ic_…') : path)
+
 /** Path of a request URL. */
 export const pathOf = (url: string): string => splitUrl(url).path
 
@@ -103,7 +110,7 @@ export function createHttpHandler(ctx: AppContext, app: App) {
       ctx.metrics.httpRequest(req.method, meta.route, res.status, ms / 1000)
       if (req.method === 'POST' && (meta.route ?? path) === '/v1/messages') countSend(ctx, meta, res)
       if (ctx.log.isLevelEnabled('info')) {
-        ctx.log.info({ method: req.method, path, route: meta.route, status: res.status, duration_ms: Math.round(ms * 100) / 100 }, 'request')
+        ctx.log.info({ method: req.method, path: redactPath(path), route: meta.route, status: res.status, duration_ms: Math.round(ms * 100) / 100 }, 'request')
       }
       return res
     })

@@ -7,7 +7,7 @@ import { BACKLOG } from '../../limits/backlog.ts'
 import { takeSenderToken } from '../../limits/send-rate.ts'
 import { isVisible, type AgentRecord } from '../agents/record.ts'
 import { pairOf, type DirectConversation } from '../conversations/direct-cache.ts'
-import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, sendOutcome, type MessageRow, type PublicMessage, type SendOutcome } from './shape.ts'
+import { DIRECT, MESSAGE_COLUMNS, publicMessage, rowToMessage, sendOutcome, type MessageRow, type PublicMessage, type SendOutcome, type StoredMessage } from './shape.ts'
 import { overloadError, writeBatch, type WriteJob, type WriteResult } from './writer.ts'
 import { sendToGroup } from '../groups/service.ts'
 import { checkAttachmentForSend } from '../uploads/scope.ts'
@@ -118,8 +118,9 @@ async function sendDirect(
   }
 
   if (conv) {
-    const replayed = await awaitingReply(ctx, conv, sender, recipient, body.client_msg_id)
-    if (replayed) return replay(ctx, replayed, sender)
+    const gate = await awaitingReply(ctx, conv, sender, recipient, body.client_msg_id)
+    if ('replayed' in gate) return replay(ctx, gate.replayed, sender)
+    conv = gate.conv
   }
 
   const slot = await ctx.backlog.reserve(recipient.id)
@@ -145,12 +146,12 @@ async function sendDirect(
         break
       }
       // The conversation appeared meanwhile (the other side opened it, or a concurrent send of ours).
-      conv = cold.existing
-      const replayed = await awaitingReply(ctx, conv, sender, recipient, body.client_msg_id)
-      if (replayed) {
+      const gate = await awaitingReply(ctx, cold.existing, sender, recipient, body.client_msg_id)
+      if ('replayed' in gate) {
         ctx.backlog.release(recipient.id)
-        return replay(ctx, replayed, sender)
+        return replay(ctx, gate.replayed, sender)
       }
+      conv = gate.conv
     }
   } catch (err) {
     ctx.backlog.release(recipient.id)
@@ -186,12 +187,27 @@ async function replay(ctx: AppContext, message: WriteResult['message'], sender: 
 
 /**
  * One message per cold conversation until the reply (AWAITING_REPLY), except that a replay of
- * that first message (same client_msg_id) still answers 200 with the original.
+ * that first message (same client_msg_id) still answers 200 with the original. Before refusing,
+ * the conversation is read again from the database: the cached copy can predate an
+ * establishment that did not come through this conversation's writer (an accepted invite, see
+ * modules/invites), e.g. when this worker remembered a cold send that committed just before it,
+ * or the bus has not yet told this worker. Only the refusal path pays for the read.
  */
-async function awaitingReply(ctx: AppContext, conv: DirectConversation, sender: AgentRecord, recipient: AgentRecord, clientMsgId: string) {
-  if (conv.established || conv.initiatorId !== sender.id) return null
+async function awaitingReply(
+  ctx: AppContext,
+  conv: DirectConversation,
+  sender: AgentRecord,
+  recipient: AgentRecord,
+  clientMsgId: string,
+): Promise<{ replayed: StoredMessage } | { conv: DirectConversation }> {
+  if (conv.established || conv.initiatorId !== sender.id) return { conv }
   const replayed = await findReplay(ctx, conv.id, sender.id, clientMsgId)
-  if (replayed) return replayed
+  if (replayed) return { replayed }
+  const fresh = await ctx.directs.load(ctx.database.raw, conv.agentA, conv.agentB)
+  if (fresh?.established) {
+    ctx.directs.remember(fresh)
+    return { conv: fresh }
+  }
   throw new ApiError('AWAITING_REPLY', 'Wait for a reply before sending another message', {
     recipient_handle: recipient.handle,
     waiting_since: conv.createdAt.toISOString(),
