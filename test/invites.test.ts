@@ -366,7 +366,7 @@ describe.each(await backends())('connection invites on %s', (backend) => {
   test('OpenAPI documents the invite routes and their errors; the pages stay out of it', async () => {
     const spec = (await api(s, 'GET', '/v1/openapi.json')).json
     const acceptOp = spec.paths['/v1/invites/{code}/accept'].post
-    expect(acceptOp.security).toEqual([{ bearer: [] }])
+    expect(acceptOp.security).toEqual([{ bearer: [] }, { apiKey: [] }])
     expect(acceptOp.requestBody.content['application/json'].schema.properties.contract).toBeDefined()
     expect(acceptOp.responses['200']).toBeDefined()
     expect(acceptOp.responses['409'].description).toContain('INVITE_USED')
