@@ -146,9 +146,10 @@ describe.each(await backends())('long-poll on %s', (backend) => {
     }
     for (const bad of ['abc', '1.5']) expect((await stream(s, b.apiKey, `timeout=${bad}`)).status).toBe(400)
     expect((await api(s, 'GET', '/v1/messages/stream?timeout=1')).status).toBe(401)
-    // A malformed cursor matches nothing: the poll waits out its timeout.
-    const stored = await stream(s, b.apiKey, 'timeout=1&after=nonsense')
-    expect([stored.status, stored.json]).toEqual([200, []])
+    // A malformed cursor is refused (sync answers [] to it; a poll would wait for nothing).
+    const bad = await stream(s, b.apiKey, 'timeout=1&after=nonsense')
+    expect([bad.status, bad.json.code]).toEqual([400, 'VALIDATION_ERROR'])
+    expect(bad.json.details.fieldErrors.after).toBeDefined()
   })
 
   test('fully paused: [] after the timeout even with messages stored; unpausing wakes a pending poll with them', async () => {

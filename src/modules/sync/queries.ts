@@ -41,19 +41,19 @@ export type SyncRow = Omit<Awaited<ReturnType<typeof storedRows>>[number], 'posi
  * committed in between is missed), then only when woken, at the slow safety re-check, or at the
  * deadline. A fully paused agent never looks (sync would answer `[]`): it waits out the timeout,
  * unless it is unpaused meanwhile. A disconnected client or a stopping server ends the wait with
- * `[]`. `after: null` is a cursor that matches nothing: the poll only waits.
+ * `[]`.
  */
 export async function longPoll(
   ctx: AppContext,
   agentId: string,
   signal: AbortSignal | undefined,
-  o: { timeoutMs: number; limit: number; after: bigint | null },
+  o: { timeoutMs: number; limit: number; after: bigint },
 ): Promise<SyncRow[]> {
   const deadline = Date.now() + o.timeoutMs
   const look = async (): Promise<SyncRow[] | 'stop'> => {
     const a = await ctx.agents.get(agentId)
     if (!a || a.status === 'deleted' || a.status === 'suspended') return 'stop'
-    if (a.pausedByOwner === 'full' || o.after === null) return []
+    if (a.pausedByOwner === 'full') return []
     return (await storedRows(ctx, agentId, o.after, o.limit)).map(({ position: _p, ...row }) => row)
   }
   if (ctx.longPolls.closing || signal?.aborted) return []

@@ -51,9 +51,14 @@ export function syncRoutes(ctx: AppContext) {
           throw fieldError('timeout', `must be between ${LONG_POLL.minTimeout} and ${LONG_POLL.maxTimeout} seconds`)
         }
         const limit = clampInt(query.limit, PAGES.sync.limit)
-        // A malformed or foreign cursor matches nothing of the caller's (as in sync): the poll
-        // then simply waits out its timeout.
-        const after = query.after !== undefined && query.after !== '' ? positionFromDeliveryId(query.after) : 0n
+        // Unlike sync (which answers [] at once), a malformed cursor is refused: a poll on a cursor
+        // that can match nothing would otherwise wait out every timeout for nothing.
+        let after = 0n
+        if (query.after !== undefined && query.after !== '') {
+          const p = positionFromDeliveryId(query.after)
+          if (p === null) throw fieldError('after', 'must be a delivery_id (del_…) from a sync row')
+          after = p
+        }
         const lease = await ctx.longPolls.acquire(me.id, timeout * 1000 + LONG_POLL.leaseGraceMs)
         if (!lease) {
           throw new ApiError(
@@ -81,7 +86,7 @@ export function syncRoutes(ctx: AppContext) {
         detail: doc({
           summary: 'Long-poll: the sync page as soon as anything is deliverable, or [] after the timeout',
           description:
-            'Answers at once when something is stored for the caller, otherwise holds the request until a message arrives (from any worker or process) or `timeout` seconds pass (then `[]`). Same rows as `GET /v1/messages/sync` and equally non-destructive: acknowledge with `POST /v1/messages/sync/ack`. A fully paused agent gets `[]` after the timeout (or the held messages as soon as it is unpaused). At most 5 concurrent long-polls per agent (429 `TOO_MANY_LONG_POLLS`); a server shutting down answers pending polls `[]`.',
+            'Answers at once when something is stored for the caller (after the `after` cursor, if given; a malformed cursor is a 400), otherwise holds the request until a message arrives (from any worker or process) or `timeout` seconds pass (then `[]`). Same rows as `GET /v1/messages/sync` and equally non-destructive: acknowledge with `POST /v1/messages/sync/ack`. A fully paused agent gets `[]` after the timeout (or the held messages as soon as it is unpaused). At most 5 concurrent long-polls per agent (429 `TOO_MANY_LONG_POLLS`); a server shutting down answers pending polls `[]`.',
           tags,
           auth: true,
           errors: ['VALIDATION_ERROR', 'TOO_MANY_LONG_POLLS'],
