@@ -48,12 +48,14 @@ export function contactRequestRoutes(ctx: AppContext) {
       '',
       async ({ body, request }) => {
         const me = await authenticate(ctx, request)
-        return jsonResponse(201, await createRequest(ctx, me, body.handle, body.message))
+        return jsonResponse(201, await createRequest(ctx, me, body.handle, body.message ?? undefined))
       },
       {
         body: t.Object({
           handle: t.String({ minLength: 1, maxLength: 64 }),
-          message: t.Optional(t.String({ maxLength: CONTACT_REQUESTS.maxMessage, description: `Up to ${CONTACT_REQUESTS.maxMessage} characters, shown to the recipient` })),
+          message: t.Optional(
+            t.Union([t.String({ maxLength: CONTACT_REQUESTS.maxMessage }), t.Null()], { description: `Up to ${CONTACT_REQUESTS.maxMessage} characters, shown to the recipient` }),
+          ),
         }),
         response: { 201: ContactRequestSchema },
         detail: doc({

@@ -56,7 +56,7 @@ export async function createRequest(ctx: AppContext, me: AgentRecord, handle: st
       await q.query(
         `INSERT INTO contact_requests (id, from_id, to_id, message, expires_at)
          VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5::int * 24))`,
-        [id, me.id, other.id, message ?? null, CONTACT_REQUESTS.ttlDays],
+        [id, me.id, other.id, message || null, CONTACT_REQUESTS.ttlDays],
       )
       const b = contactRequestBody((await byId(q, id))!)
       await enqueue(q, 'contact.request.received', id, b, { agents: [other.id] })
