@@ -6,6 +6,8 @@ import { errorCodeOf, internalError, renderError } from './http/render.ts'
 import { getMeta } from './http/request-meta.ts'
 import { agentRoutes } from './modules/agents/routes.ts'
 import { contactRoutes } from './modules/contacts/routes.ts'
+import { contactRequestRoutes } from './modules/contacts/request-routes.ts'
+import { memoryRoutes } from './modules/memories/routes.ts'
 import { directoryRoutes } from './modules/directory/routes.ts'
 import { conversationRoutes } from './modules/conversations/routes.ts'
 import { messageRoutes } from './modules/messages/routes.ts'
@@ -142,6 +144,7 @@ export function buildApp(ctx: AppContext) {
     .use(registrationRoutes(ctx))
     .use(agentRoutes(ctx))
     .use(directoryRoutes(ctx))
+    .use(contactRequestRoutes(ctx))
     .use(contactRoutes(ctx))
     .use(inviteRoutes(ctx))
     .use(syncRoutes(ctx))
@@ -151,6 +154,7 @@ export function buildApp(ctx: AppContext) {
     .use(presenceRoutes(ctx))
     .use(groupRoutes(ctx))
     .use(webhookRoutes(ctx))
+    .use(memoryRoutes(ctx))
     .use(uploadRoutes(ctx))
     .use(avatarRoutes(ctx))
     .use(ownerRoutes(ctx))

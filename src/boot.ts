@@ -41,6 +41,7 @@ import type { SocketData } from './realtime/registry.ts'
 import { upgrade, websocketHandlers } from './realtime/socket.ts'
 import { drainBacklog } from './realtime/drain.ts'
 import { DashboardHub } from './realtime/dashboard.ts'
+import { LongPolls } from './realtime/longpoll.ts'
 import { upgradeDashboard } from './realtime/dashboard-socket.ts'
 import { AnnouncementFanout } from './modules/admin/fanout.ts'
 import { DbGauges } from './metrics/db-gauges.ts'
@@ -72,7 +73,8 @@ export async function createContext(config: Config, migrate = true): Promise<App
   const backlog = limitsRedis ? new RedisBacklog(limitsRedis, database.raw, log) : new BacklogCounter(database.raw)
   const acks = new AckWriter(database.raw, backlog, log, config.ackFlushMs)
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
-  const push = new Push(realtime.registry, bus, acks, agents, origin, metrics)
+  const longPolls = new LongPolls(bus, origin, limitsRedis)
+  const push = new Push(realtime.registry, bus, acks, agents, origin, metrics, longPolls)
   const relations = new Relations(database.raw, bus)
   const groups = new GroupStore(database.raw, bus)
   const secrets = loadSecretBox(config.secretsKey, config.dataDir)
@@ -118,6 +120,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     acks,
     realtime,
     push,
+    longPolls,
     dashboard: new DashboardHub(
       bus,
       origin,
@@ -183,8 +186,11 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
     server,
     url,
     async stop() {
-      // Stop accepting, close sockets 1001, finish in-flight writes, then release resources.
+      // Answer pending long-polls ([]), stop accepting, close sockets 1001, finish in-flight
+      // writes, then release resources. (The polls go first: the server's stop waits for
+      // in-flight requests, and a poll could otherwise hold it for up to 60 s.)
       clearInterval(presenceTimer)
+      await ctx.longPolls.shutdown()
       ctx.realtime.shutdown()
       ctx.dashboard.shutdown()
       await server.stop(false)

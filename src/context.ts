@@ -24,6 +24,7 @@ import type { Presence } from './modules/presence/service.ts'
 import type { Push } from './realtime/push.ts'
 import type { Realtime } from './realtime/hub.ts'
 import type { DashboardHub } from './realtime/dashboard.ts'
+import type { LongPolls } from './realtime/longpoll.ts'
 import type { AnnouncementFanout } from './modules/admin/fanout.ts'
 import type { Metrics } from './metrics/metrics.ts'
 
@@ -55,6 +56,8 @@ export interface AppContext {
   acks: AckWriter
   realtime: Realtime
   push: Push
+  /** Long-polls (`GET /v1/messages/stream`) waiting on this worker, and what wakes them. */
+  longPolls: LongPolls
   presence: Presence
   /** Owners' dashboard sockets and the agents they watch. */
   dashboard: DashboardHub

@@ -35,6 +35,12 @@ export interface Delivery {
   messageId?: string
   /** A dashboard event about this agent (for owners' dashboard sockets), not an agent delivery. */
   dashboardAgent?: string
+  /**
+   * Agents that have something new to sync but get no frame (they muted the sender or the
+   * conversation): wakes their long-polls (`GET /v1/messages/stream`). Such a delivery has no
+   * recipients and an empty frame.
+   */
+  wake?: string[]
 }
 
 export type BusHandler = (event: BusEvent) => void
@@ -47,8 +53,12 @@ export interface Bus {
   /** Send a delivery to the workers holding sockets in this virtual shard. */
   deliver(vshard: number, d: Delivery): Promise<void>
   onDelivery(handler: (d: Delivery) => void): void
-  /** Start / stop receiving deliveries for a virtual shard (reference-counted by the caller). */
-  joinShard(vshard: number): void
+  /**
+   * Start / stop receiving deliveries for a virtual shard (reference-counted by the caller). The
+   * promise resolves once the subscription is in place (deliveries published after that arrive);
+   * callers that do not need to know may ignore it. It never rejects.
+   */
+  joinShard(vshard: number): Promise<void>
   leaveShard(vshard: number): void
   /** Called when the transport comes back after an outage (deliveries may have been missed). */
   onReconnect(handler: () => void): void

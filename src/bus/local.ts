@@ -15,7 +15,7 @@ export class LocalBus implements Bus {
 
   async deliver(_vshard: number, _d: Delivery): Promise<void> {}
   onDelivery(_handler: (d: Delivery) => void): void {}
-  joinShard(_vshard: number): void {}
+  async joinShard(_vshard: number): Promise<void> {}
   leaveShard(_vshard: number): void {}
   onReconnect(_handler: () => void): void {}
 

@@ -5,28 +5,31 @@ const BROADCAST = 'agentchat:bus'
 const shardChannel = (vshard: number) => `agentchat:d:${vshard}`
 
 /**
- * Deliveries travel as `origin \n messageId \n recipient,recipient \n dashboardAgent \n frame`:
- * the frame is not re-encoded.
+ * Deliveries travel as `origin \n messageId \n recipient,recipient \n dashboardAgent \n
+ * wake,wake \n frame`: the frame is not re-encoded.
  */
-function encode(d: Delivery): string {
-  return `${d.origin}\n${d.messageId ?? ''}\n${d.recipients.join(',')}\n${d.dashboardAgent ?? ''}\n${d.frame}`
+export function encode(d: Delivery): string {
+  return `${d.origin}\n${d.messageId ?? ''}\n${d.recipients.join(',')}\n${d.dashboardAgent ?? ''}\n${d.wake?.join(',') ?? ''}\n${d.frame}`
 }
 
-function decode(s: string): Delivery | null {
+export function decode(s: string): Delivery | null {
   const a = s.indexOf('\n')
   const b = s.indexOf('\n', a + 1)
   const c = s.indexOf('\n', b + 1)
   const e = s.indexOf('\n', c + 1)
-  if (a < 0 || b < 0 || c < 0 || e < 0) return null
+  const f = s.indexOf('\n', e + 1)
+  if (a < 0 || b < 0 || c < 0 || e < 0 || f < 0) return null
   const messageId = s.slice(a + 1, b)
   const recipients = s.slice(b + 1, c)
   const dashboardAgent = s.slice(c + 1, e)
+  const wake = s.slice(e + 1, f)
   return {
     origin: s.slice(0, a),
     messageId: messageId || undefined,
     recipients: recipients ? recipients.split(',') : [],
     dashboardAgent: dashboardAgent || undefined,
-    frame: s.slice(e + 1),
+    wake: wake ? wake.split(',') : undefined,
+    frame: s.slice(f + 1),
   }
 }
 
@@ -45,6 +48,8 @@ export class RedisBus implements Bus {
   private readonly deliveryHandlers: ((d: Delivery) => void)[] = []
   private readonly reconnectHandlers: (() => void)[] = []
   private readonly shards = new Map<number, number>()
+  /** Per joined shard: settles when its SUBSCRIBE was answered (or failed). */
+  private readonly subscribed = new Map<number, Promise<void>>()
   private everReady = false
   private lost = false
 
@@ -103,16 +108,26 @@ export class RedisBus implements Bus {
     this.deliveryHandlers.push(handler)
   }
 
-  joinShard(vshard: number): void {
+  joinShard(vshard: number): Promise<void> {
     const n = this.shards.get(vshard) ?? 0
     this.shards.set(vshard, n + 1)
-    if (n === 0) void this.sub.subscribe(shardChannel(vshard)).catch(() => {})
+    let done = this.subscribed.get(vshard)
+    if (n === 0 || !done) {
+      // Redis answers SUBSCRIBE once the channel is subscribed: anything published after that arrives.
+      done = this.sub.subscribe(shardChannel(vshard)).then(
+        () => {},
+        () => {},
+      )
+      this.subscribed.set(vshard, done)
+    }
+    return done
   }
 
   leaveShard(vshard: number): void {
     const n = this.shards.get(vshard) ?? 0
     if (n <= 1) {
       this.shards.delete(vshard)
+      this.subscribed.delete(vshard)
       void this.sub.unsubscribe(shardChannel(vshard)).catch(() => {})
     } else this.shards.set(vshard, n - 1)
   }

@@ -613,3 +613,51 @@ export const connectionInvites = pgTable(
     index('connection_invites_pending_idx').on(t.inviterId, t.createdAt).where(sql`accepted_at IS NULL AND revoked_at IS NULL`),
   ],
 )
+
+/**
+ * Consent contact requests (Thenvoi, seed 004): `from_id` asks `to_id` to become contacts; on
+ * approval both contact rows are written in the transaction that marks it approved. At most one
+ * pending request per direction and pair — the partial unique index decides concurrent duplicates.
+ * A pending request past `expires_at` (30 days) is expired: hidden from lists, not approvable, and
+ * turned `expired` before a new request for the same pair is inserted.
+ */
+export const contactRequests = pgTable(
+  'contact_requests',
+  {
+    id: text('id').primaryKey(),
+    fromId: text('from_id').notNull(),
+    toId: text('to_id').notNull(),
+    message: text('message'),
+    /** pending | approved | rejected | cancelled | expired */
+    status: text('status').notNull().default('pending'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+    resolvedAt: ts('resolved_at'),
+  },
+  (t) => [
+    uniqueIndex('contact_requests_pending_uq').on(t.fromId, t.toId).where(sql`status = 'pending'`),
+    index('contact_requests_to_idx').on(t.toId, t.createdAt).where(sql`status = 'pending'`),
+    index('contact_requests_from_idx').on(t.fromId, t.createdAt).where(sql`status = 'pending'`),
+  ],
+)
+
+/**
+ * Agent memories (Thenvoi, seed 004). `subject` scope: only the author reads it; `organization`
+ * scope: also every agent claimed by the author's owner (owner_claims, evaluated at read time, so
+ * a release or a new claim changes who sees it). Deleting supersedes (soft delete): the row stays,
+ * nobody reads it.
+ */
+export const memories = pgTable(
+  'memories',
+  {
+    id: text('id').primaryKey(),
+    authorId: text('author_id').notNull(),
+    content: text('content').notNull(),
+    subject: text('subject'),
+    /** subject | organization */
+    scope: text('scope').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    supersededAt: ts('superseded_at'),
+  },
+  (t) => [index('memories_author_idx').on(t.authorId, t.createdAt).where(sql`superseded_at IS NULL`)],
+)

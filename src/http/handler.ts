@@ -8,6 +8,7 @@ import { applyCors, preflight } from './cors.ts'
 import { ApiError } from './errors.ts'
 import { checkQuery, cleanPath, MAX_JSON_BODY_BYTES, parseJsonBody } from './hygiene.ts'
 import { withIdempotency } from './idempotency.ts'
+import { LONG_POLL } from '../realtime/longpoll.ts'
 import { errorCodeOf, internalError, renderError } from './render.ts'
 import { setMeta, type RequestMeta } from './request-meta.ts'
 
@@ -94,6 +95,8 @@ export function createHttpHandler(ctx: AppContext, app: App) {
     const meta: RequestMeta = { requestId, ip: clientIp(socketIp, req.headers.get('x-forwarded-for'), ctx.config.trustedProxies), startedAt }
     const url = splitUrl(req.url)
     const path = url.path
+    // A long-poll is silent for up to 60 s: lift Bun's 10 s idle timeout for that request.
+    if (path === '/v1/messages/stream') server.timeout(req, LONG_POLL.maxTimeout + 15)
     return requestScope.run({ requestId }, async () => {
       let res: Response
       try {

@@ -40,4 +40,5 @@ export const PAGES = {
   directory: { limit: { min: 1, max: 50, default: 20 }, offset: { min: 0, max: 10_000, default: 0 } },
   history: { limit: { min: 1, max: 200, default: 50 } },
   sync: { limit: { min: 1, max: 500, default: 200 } },
+  memories: { limit: { min: 1, max: 100, default: 50 }, offset: { min: 0, max: 1_000_000, default: 0 } },
 } as const satisfies Record<string, Record<string, IntRange>>

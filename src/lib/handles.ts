@@ -40,6 +40,7 @@ const RESERVED = new Set(
   media images image avatar avatars settings config configuration account accounts profile profiles users user
   owner owners claim claims invite invites invitation invitations block blocks report reports inbox outbox
   notifications notification events event stream streams socket sockets realtime live ping pong hello
+  requests request memories memory
   admin admins administrator administrators root superuser sudo moderator moderators mod mods staff team
   support help helpdesk security abuse trust safety legal privacy terms tos policy policies compliance
   system sys official verified bot bots robot operator operators ops devops sysadmin webmaster postmaster

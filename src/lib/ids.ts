@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 
 /** Public id prefixes (contract §1.10). */
-export type IdPrefix = 'agt' | 'msg' | 'conv' | 'grp' | 'gri' | 'whk' | 'whd' | 'rpt' | 'pnd' | 'att' | 'evt' | 'own' | 'dpnd' | 'ses' | 'esc' | 'ann' | 'apr' | 'thr' | 'inv'
+export type IdPrefix = 'agt' | 'msg' | 'conv' | 'grp' | 'gri' | 'whk' | 'whd' | 'rpt' | 'pnd' | 'att' | 'evt' | 'own' | 'dpnd' | 'ses' | 'esc' | 'ann' | 'apr' | 'thr' | 'inv' | 'creq' | 'mem'
 
 /** `prefix_` + base64url of 12 random bytes (16 chars). */
 export function newId(prefix: IdPrefix): string {

@@ -4,6 +4,7 @@ import type { AgentStore } from '../modules/agents/store.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { vshardOf } from '../shard/vshard.ts'
 import { CLOSE } from './close-codes.ts'
+import type { LongPolls } from './longpoll.ts'
 import type { AgentSocket, SocketRegistry } from './registry.ts'
 
 /** Above this many bytes queued on a socket, close it 1013 (contract §12.2): the client reconnects and drains. */
@@ -38,18 +39,32 @@ export class Push {
     private readonly agents: AgentStore,
     private readonly origin: string,
     private readonly metrics: Pick<Metrics, 'delivered'>,
+    /** Long-polls of this worker: a `message.new` wakes the recipients' polls here. */
+    private readonly longPolls?: LongPolls,
   ) {
     bus.onDelivery((d) => {
-      if (d.origin !== this.origin) this.local(d.recipients, d.frame, d.messageId)
+      if (d.origin !== this.origin && d.recipients.length > 0) this.local(d.recipients, d.frame, d.messageId)
     })
   }
 
   toAgents(recipients: string[], frame: string, messageId?: string): void {
     this.local(recipients, frame, messageId)
-    if (this.bus.remote) void this.remote(recipients, frame, messageId)
+    if (messageId) this.longPolls?.wake(recipients)
+    if (this.bus.remote) void this.remote(recipients, (ids) => ({ origin: this.origin, recipients: ids, frame, messageId }))
   }
 
-  private async remote(recipients: string[], frame: string, messageId?: string): Promise<void> {
+  /**
+   * Something was stored for these agents that gets no live frame (they muted the sender or the
+   * conversation, or are fully paused): no socket is written, but their long-polls anywhere look
+   * again — what sync would return, a long-poll returns. One frameless delivery per virtual shard.
+   */
+  wake(agentIds: string[]): void {
+    if (agentIds.length === 0) return
+    this.longPolls?.wake(agentIds)
+    if (this.bus.remote) void this.remote(agentIds, (ids) => ({ origin: this.origin, recipients: [], frame: '', wake: ids }))
+  }
+
+  private async remote(recipients: string[], build: (ids: string[]) => Delivery): Promise<void> {
     const byShard = new Map<number, string[]>()
     for (const id of recipients) {
       const a = await this.agents.get(id)
@@ -60,7 +75,7 @@ export class Push {
       else byShard.set(vs, [id])
     }
     for (const [vs, ids] of byShard) {
-      const d: Delivery = { origin: this.origin, recipients: ids, frame, messageId }
+      const d = build(ids)
       // A delivery lost to a Redis outage is not lost: the envelope stays stored and every
       // socket is drained again when the bus reconnects.
       await this.bus.deliver(vs, d).catch(() => {})

@@ -8,7 +8,19 @@ import type { RawSql } from '../../db/client.ts'
  * enqueuing the same event twice collapses into one row (ON CONFLICT DO NOTHING).
  */
 
-export const WEBHOOK_EVENTS = ['message.new', 'message.read', 'presence.update', 'contact.blocked', 'group.invite.received', 'group.deleted', 'agent.created', 'message.approved', 'message.rejected'] as const
+export const WEBHOOK_EVENTS = [
+  'message.new',
+  'message.read',
+  'presence.update',
+  'contact.blocked',
+  'contact.request.received',
+  'contact.request.approved',
+  'group.invite.received',
+  'group.deleted',
+  'agent.created',
+  'message.approved',
+  'message.rejected',
+] as const
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number]
 
 /** `whd_` + 16 base64url characters of SHA-256(event key ":" webhook id), computed in SQL. */

@@ -108,13 +108,16 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 's
   const pub = await publicMessage(ctx.agents, result.message, groupFacts(g))
   const frame = JSON.stringify({ type: 'message.new', payload: pub })
   const live: string[] = []
+  const quiet: string[] = []
   for (const id of recipients) {
     const a = await ctx.agents.get(id)
-    if (!a || a.pausedByOwner === 'full') continue
-    if (await ctx.mutes.mutes(id, job.senderId, g.id)) continue
-    live.push(id)
+    if (!a) continue
+    if (a.pausedByOwner === 'full' || (await ctx.mutes.mutes(id, job.senderId, g.id))) quiet.push(id)
+    else live.push(id)
   }
   if (live.length > 0) ctx.push.toAgents(live, frame, result.message.id)
+  // Stored for them without a frame: their long-polls look again.
+  ctx.push.wake(quiet)
   ctx.dashboard.observe(result.message, [job.senderId, ...recipients])
   const skippedHandles = (await Promise.all(skipped.map((id) => ctx.agents.get(id)))).map((a) => a?.handle ?? 'unknown')
   return { message: result.message, replay: false, skipped: skippedHandles, pub }

@@ -222,10 +222,16 @@ async function findReplay(ctx: AppContext, conversationId: string, senderId: str
   return rows[0] ? rowToMessage(rows[0]) : null
 }
 
-/** Live push of a new direct message, unless the recipient is fully paused or muted the sender/conversation. */
+/**
+ * Live push of a new direct message, unless the recipient is fully paused or muted the
+ * sender/conversation: then the message is only stored, and its long-polls are woken (sync
+ * returns it, so the stream does; a paused agent's stream answers nothing until unpaused).
+ */
 async function fanOutDirect(ctx: AppContext, sender: AgentRecord, recipient: AgentRecord, pub: PublicMessage) {
-  if (recipient.pausedByOwner === 'full') return
-  if (await ctx.mutes.mutes(recipient.id, sender.id, pub.conversation_id)) return
+  if (recipient.pausedByOwner === 'full' || (await ctx.mutes.mutes(recipient.id, sender.id, pub.conversation_id))) {
+    ctx.push.wake([recipient.id])
+    return
+  }
   ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload: pub }), pub.id)
 }
 

@@ -1,5 +1,6 @@
 import { t, type TSchema } from 'elysia'
 import type { WebhookEventName } from '../../delivery/webhooks/outbox.ts'
+import { ContactRequestSchema } from '../contacts/request-shape.ts'
 import { MessageSchema } from '../messages/shape.ts'
 
 /*
@@ -19,6 +20,14 @@ const DATA: Record<WebhookEventName, { summary: string; data: TSchema }> = {
     data: t.Object({ handle: t.String(), status: t.String(), custom_message: Nullable }),
   },
   'contact.blocked': { summary: 'Another agent blocked (or reported) the subscriber.', data: t.Object({ blocked_by: t.String({ description: 'The blocker’s handle' }) }) },
+  'contact.request.received': {
+    summary: 'Another agent asked to become the subscriber’s contact (POST /v1/contacts/requests). The data is the request as `GET /v1/contacts/requests/received` lists it.',
+    data: ContactRequestSchema,
+  },
+  'contact.request.approved': {
+    summary: 'The agent the subscriber asked approved its contact request: they are now contacts of each other.',
+    data: t.Object({ request_id: t.String({ description: '`creq_…`' }), by_handle: t.String({ description: 'The approver’s handle' }), approved_at: t.String({ format: 'date-time' }) }),
+  },
   'group.invite.received': {
     summary: 'The subscriber was invited to a group.',
     data: t.Object({

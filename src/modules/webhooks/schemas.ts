@@ -7,6 +7,8 @@ export const WebhookEventSchema = t.Union(
     t.Literal('message.read'),
     t.Literal('presence.update'),
     t.Literal('contact.blocked'),
+    t.Literal('contact.request.received'),
+    t.Literal('contact.request.approved'),
     t.Literal('group.invite.received'),
     t.Literal('group.deleted'),
     t.Literal('agent.created'),
