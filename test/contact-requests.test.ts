@@ -213,6 +213,28 @@ describe.each(await backends())('contact requests on %s', (backend) => {
     expect(approvals.map((x) => x.status).sort()).toEqual([200, 409, 409, 409, 409])
   })
 
+  test('requests are outreach: a paused agent cannot send them; 50 per 24 h per sender', async () => {
+    const [a, b, c] = [await registerAgent(s), await registerAgent(s), await registerAgent(s)]
+    const id = await s.admin.agentId(a.handle)
+    await s.admin.sql(sql`update agents set paused_by_owner = 'send' where id = ${id}`)
+    await s.admin.agentChanged(a.handle)
+    expect((await request(a, b.handle)).json.code).toBe('AGENT_PAUSED_BY_OWNER')
+    await s.admin.sql(sql`update agents set paused_by_owner = 'none' where id = ${id}`)
+    await s.admin.agentChanged(a.handle)
+    expect((await request(a, b.handle)).status).toBe(201)
+    // The daily cap: 50 requests (to different agents), then 429 with Retry-After.
+    const cid = await s.admin.agentId(c.handle)
+    await s.admin.sql(sql`insert into agents (id, handle, email) select 'agt_cap_' || g || ${cid}, 'cap-' || g || '-' || substr(md5(${cid}), 1, 8), 'cap-' || g || ${cid} || '@example.test' from generate_series(1, 51) g`)
+    const handles = (await s.admin.sql<{ handle: string }>(sql`select handle from agents where id like ${'agt_cap_%' + cid} order by handle`)).map((r) => r.handle)
+    const rs = []
+    for (const h of handles) rs.push(await request(c, h))
+    expect(rs.filter((r) => r.status === 201).length).toBe(50)
+    const last = rs.at(-1)!
+    expect(last.status).toBe(429)
+    expect(last.json.code).toBe('RATE_LIMITED')
+    expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0)
+  })
+
   test('routes do not collide with /v1/contacts/:handle; "requests" is a reserved handle; odd ids are 404', async () => {
     const [a, b] = [await registerAgent(s), await registerAgent(s)]
     const reserved = await api(s, 'POST', '/v1/register', { body: { email: 'requests-handle@example.test', handle: 'requests' } })

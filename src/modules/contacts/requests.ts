@@ -2,7 +2,8 @@ import type { AppContext } from '../../context.ts'
 import type { RawSql } from '../../db/client.ts'
 import { uniqueViolation } from '../../db/errors.ts'
 import { enqueue } from '../../delivery/webhooks/outbox.ts'
-import { ApiError, fail } from '../../http/errors.ts'
+import { ApiError, fail, rateLimited } from '../../http/errors.ts'
+import { noteLimit } from '../../limits/rate-window.ts'
 import { newId } from '../../lib/ids.ts'
 import type { AgentRecord } from '../agents/record.ts'
 import { contactRequestBody, type ContactRequestRow } from './request-shape.ts'
@@ -15,7 +16,7 @@ import { resolveOther } from './service.ts'
  * whose inbox is `contacts_only` — that is the point: after approval, its messages do too.
  */
 
-export const CONTACT_REQUESTS = { ttlDays: 30, maxMessage: 1000 } as const
+export const CONTACT_REQUESTS = { ttlDays: 30, maxMessage: 1000, perDay: 50 } as const
 
 const SELECT = `SELECT r.id, r.from_id, r.to_id, fa.handle AS from_handle, ta.handle AS to_handle, r.message, r.status,
   r.created_at, r.expires_at, r.resolved_at
@@ -39,10 +40,18 @@ async function notify(ctx: AppContext, agentId: string, type: string, payload: u
 /** POST /v1/contacts/requests */
 export async function createRequest(ctx: AppContext, me: AgentRecord, handle: string, message: string | undefined) {
   const other = await resolveOther(ctx, me, handle, 'You cannot send a contact request to yourself')
+  // A request is outreach: the rules that hold back an agent's messages hold back its requests.
+  if (me.pausedByOwner !== 'none') throw fail('AGENT_PAUSED_BY_OWNER')
+  if (me.status === 'restricted') throw fail('RESTRICTED', 'Account restricted: you cannot ask new agents to connect')
   if (await ctx.relations.blockedEitherWay(me.id, other.id)) throw fail('BLOCKED')
   if ((await ctx.relations.hasContact(me.id, other.id)) && (await ctx.relations.hasContact(other.id, me.id))) {
     throw fail('ALREADY_CONTACTS', `You and @${other.handle} are already contacts of each other`)
   }
+  // 50 a day, like group invites: a request reaches even a contacts-only inbox, so it must not
+  // become a way to spam one.
+  const cap = await ctx.counters.rolling(`creq:${me.id}`, CONTACT_REQUESTS.perDay, 86_400_000)
+  noteLimit(CONTACT_REQUESTS.perDay, cap)
+  if (!cap.allowed) throw rateLimited(cap.retryAfterMs, `At most ${CONTACT_REQUESTS.perDay} contact requests per 24 hours`)
   const id = newId('creq')
   let body: ReturnType<typeof contactRequestBody>
   try {
