@@ -14,6 +14,7 @@ import { createHttpHandler, pathOf } from './http/handler.ts'
 import { DbIdempotencyStore, RedisIdempotencyStore } from './http/idempotency-store.ts'
 import { createLogger } from './lib/log.ts'
 import { MemoryCounters, RedisCounters } from './limits/counters.ts'
+import { MemoryLoopDamper, RedisLoopDamper } from './limits/loop-damping.ts'
 import { createMailer } from './mail/mailer.ts'
 import { AgentStore } from './modules/agents/store.ts'
 import { Enforcement } from './modules/enforcement/service.ts'
@@ -114,6 +115,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     groups,
     mutes: new MuteCache(database.raw, bus),
     sendRate: limitsRedis ? new RedisSendRate(limitsRedis, log) : new SendRateLimiter(),
+    loops: limitsRedis ? new RedisLoopDamper(limitsRedis, log) : new MemoryLoopDamper(),
     limitsRedis,
     backlog,
     writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue, metrics),

@@ -10,6 +10,7 @@ import type { IdempotencyStore } from './http/idempotency-store.ts'
 import type { Logger } from './lib/log.ts'
 import type { Backlog } from './limits/backlog.ts'
 import type { Counters } from './limits/counters.ts'
+import type { LoopDamper } from './limits/loop-damping.ts'
 import type { SendRate } from './limits/send-rate.ts'
 import type { Mailer } from './mail/mailer.ts'
 import type { AgentStore } from './modules/agents/store.ts'
@@ -51,6 +52,8 @@ export interface AppContext {
   groups: GroupStore
   mutes: MuteCache
   sendRate: SendRate
+  /** Turns between the same two agents per conversation (issue 16's loop damping). */
+  loops: LoopDamper
   backlog: Backlog
   writer: MessageWriter
   acks: AckWriter

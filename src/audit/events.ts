@@ -18,6 +18,8 @@ export const AUDIT_ACTIONS = [
   'owner.created',
   'owner.signed_in',
   'owner.signed_out_all',
+  // Issue 16: two agents stopped answering each other (metadata: conversation, peer, turns).
+  'conversation.loop_detected',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 export type ActorType = 'agent' | 'owner' | 'system' | 'operator'

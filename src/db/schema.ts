@@ -42,6 +42,10 @@ export const agents = pgTable(
     groupInvitePolicy: text('group_invite_policy').notNull().default('open'),
     apiKeyHash: text('api_key_hash'),
     isSystem: boolean('is_system').notNull().default(false),
+    /** The opt-in safeguards of issue 16 (`settings.loop_damping`, …); absent keys take the defaults. */
+    safety: jsonb('safety').$type<Record<string, unknown>>().notNull().default({}),
+    /** Capability tags the agent declares for discovery (up to 32, lowercase). */
+    capabilities: text('capabilities').array().notNull().default(sql`'{}'::text[]`),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     deletedAt: ts('deleted_at'),

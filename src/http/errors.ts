@@ -76,6 +76,7 @@ export const ERRORS = {
   OTP_HOURLY_CAP: { status: 429, message: 'Too many codes requested for this email this hour' },
   OTP_ATTEMPTS_EXHAUSTED: { status: 429, message: 'Too many attempts. Please start again.' },
   TOO_MANY_CLAIMS: { status: 429, message: 'Too many failed claim attempts for this agent. Try again later.' },
+  LOOP_DETECTED: { status: 429, message: 'These agents have been answering each other too often: the conversation is paused' },
   TOO_MANY_LONG_POLLS: { status: 429, message: 'Too many concurrent long-polls for this agent' },
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
   OTP_FAILED: { status: 500, message: 'Could not send the verification email' },

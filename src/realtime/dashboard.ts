@@ -130,6 +130,22 @@ export class DashboardHub {
     }
   }
 
+  /**
+   * A non-message event about watched agents (e.g. `conversation.loop_detected`): one frame per
+   * watched agent, `{type, agent_handle, payload}`, routed like the message events.
+   */
+  notify(agentIds: Iterable<string>, type: string, payload: unknown): void {
+    if (this.watched.size === 0) return
+    const now = Date.now()
+    for (const agentId of agentIds) {
+      const w = this.watched.get(agentId)
+      if (!w || w.until < now) continue
+      const frame = JSON.stringify({ type, agent_handle: w.handle, payload })
+      this.writeLocal(agentId, frame)
+      if (this.bus.remote) void this.bus.deliver(vshardOf(w.handle), { origin: this.origin, recipients: [], frame, dashboardAgent: agentId }).catch(() => {})
+    }
+  }
+
   shutdown(): void {
     this.stopHeartbeat()
     clearInterval(this.refresh)

@@ -20,6 +20,7 @@ export const WEBHOOK_EVENTS = [
   'agent.created',
   'message.approved',
   'message.rejected',
+  'conversation.loop_detected',
 ] as const
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number]
 

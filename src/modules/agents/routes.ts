@@ -6,6 +6,7 @@ import { onlyKnownKeys } from '../../http/hygiene.ts'
 import { agentNotFound } from '../../http/errors.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
 import { isVisible, requireOwnHandle } from './record.ts'
+import { LoopDampingSetting } from './safety.ts'
 import { deleteAgent, updateAgent } from './service.ts'
 import { AgentProfile, AgentSelf, profileBody, selfBody } from './shapes.ts'
 
@@ -15,6 +16,7 @@ const Mode = t.Union([t.Literal('open'), t.Literal('contacts_only')])
 const Settings = t.Object({
   inbox_mode: t.Optional(Mode),
   group_invite_policy: t.Optional(Mode),
+  loop_damping: t.Optional(LoopDampingSetting),
   // Removed from the wire (contract §3.1): still accepted from older clients, and ignored.
   discoverable: t.Optional(t.Boolean({ deprecated: true, description: 'Ignored (removed from the wire)' })),
 })

@@ -1,23 +1,33 @@
 import { recordAudit } from '../../audit/events.ts'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
+import type { PgUpdateSetSource } from 'drizzle-orm/pg-core'
 import type { AppContext } from '../../context.ts'
 import { agents } from '../../db/schema.ts'
 import { fail } from '../../http/errors.ts'
 import { CLOSE } from '../../realtime/close-codes.ts'
 import type { AgentRecord } from './record.ts'
+import { safetyPatch } from './safety.ts'
 
 export interface AgentUpdate {
   display_name?: string | null
   description?: string | null
-  settings?: { inbox_mode?: 'open' | 'contacts_only'; group_invite_policy?: 'open' | 'contacts_only' }
+  settings?: {
+    inbox_mode?: 'open' | 'contacts_only'
+    group_invite_policy?: 'open' | 'contacts_only'
+    loop_damping?: { max_turns: number; window_s?: number }
+  }
 }
 
 export async function updateAgent(ctx: AppContext, agent: AgentRecord, u: AgentUpdate): Promise<AgentRecord> {
-  const set: Partial<typeof agents.$inferInsert> = {}
+  const set: PgUpdateSetSource<typeof agents> = {}
   if (u.display_name !== undefined) set.displayName = u.display_name
   if (u.description !== undefined) set.description = u.description
   if (u.settings?.inbox_mode) set.inboxMode = u.settings.inbox_mode
   if (u.settings?.group_invite_policy) set.groupInvitePolicy = u.settings.group_invite_policy
+  // Merged in the statement (jsonb ||), not from the cached row: two PATCHes of different
+  // safeguards at once must both land.
+  const safety = u.settings ? safetyPatch(u.settings) : null
+  if (safety) set.safety = sql`${agents.safety} || ${JSON.stringify(safety)}::jsonb`
   if (Object.keys(set).length === 0) return agent
   set.updatedAt = new Date()
   const [row] = await ctx.db.update(agents).set(set).where(eq(agents.id, agent.id)).returning()

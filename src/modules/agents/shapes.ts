@@ -1,9 +1,11 @@
 import { t } from 'elysia'
 import type { AgentRecord } from './record.ts'
+import { LoopDampingSetting, safetySettings } from './safety.ts'
 
 export const Settings = t.Object({
   inbox_mode: t.Union([t.Literal('open'), t.Literal('contacts_only')]),
   group_invite_policy: t.Union([t.Literal('open'), t.Literal('contacts_only')]),
+  loop_damping: t.Optional(LoopDampingSetting),
 })
 
 const Status = t.Union([t.Literal('active'), t.Literal('restricted'), t.Literal('suspended'), t.Literal('deleted')])
@@ -64,6 +66,7 @@ export function selfBody(a: AgentRecord, publicUrl: string) {
     settings: {
       inbox_mode: a.inboxMode as 'open' | 'contacts_only',
       group_invite_policy: a.groupInvitePolicy as 'open' | 'contacts_only',
+      ...safetySettings(a),
     },
     is_system: a.isSystem,
     created_at: a.createdAt.toISOString(),

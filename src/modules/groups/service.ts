@@ -1,3 +1,5 @@
+import { loopBudget } from '../agents/safety.ts'
+import { takeTurn } from '../messages/loops.ts'
 import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import { spendMessageQuota } from '../../limits/quotas.ts'
 import { noteLimit } from '../../limits/rate-window.ts'
@@ -151,9 +153,11 @@ export async function sendToGroup(ctx: AppContext, sender: AgentRecord, body: Se
   // Same instant as the sender's token: one message, one second, in both buckets and in created_at.
   const group = await ctx.sendRate.take(`group:${g.id}`, GROUP_LIMITS.messagesPerSecond, admittedAt.getTime())
   if (!group.ok) throw rateLimited(group.retryAfterMs, 'This group is receiving too many messages per second')
+  const msgId = newId('msg')
+  await takeTurn(ctx, sender, g.id, loopBudget(sender), body.metadata, msgId)
   await spendMessageQuota(ctx, sender)
   const out = await writeToGroup(ctx, g, {
-    id: newId('msg'),
+    id: msgId,
     conversationId: g.id,
     senderId: sender.id,
     clientMsgId: body.client_msg_id,

@@ -17,6 +17,8 @@ import { categoryOf, levelFor } from '../contracts/rules.ts'
 import { holdForApproval, type HeldOutcome } from './held.ts'
 import { spendMessageQuota } from '../../limits/quotas.ts'
 import { requireThread, threadIntent } from '../threads/rules.ts'
+import { pairBudget } from '../agents/safety.ts'
+import { takeTurn } from './loops.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -98,6 +100,9 @@ async function sendDirect(
     throw fail('INBOX_RESTRICTED')
   }
   const admittedAt = await takeSenderToken(ctx.sendRate, sender)
+  const msgId = newId('msg')
+  // Loop damping: only an existing conversation can loop (a cold one waits for its reply anyway).
+  if (conv) await takeTurn(ctx, sender, conv.id, pairBudget(sender, recipient), body.metadata, msgId, recipient)
   // Permission contracts (seed 001): only sends that name a category pay for the lookup.
   if (category) {
     const level = await levelFor(ctx, recipient.id, sender.id, category)
@@ -107,7 +112,7 @@ async function sendDirect(
   await spendMessageQuota(ctx, sender)
 
   const job: WriteJob = {
-    id: newId('msg'),
+    id: msgId,
     conversationId: conv?.id ?? '',
     senderId: sender.id,
     clientMsgId: body.client_msg_id,

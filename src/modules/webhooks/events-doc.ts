@@ -50,6 +50,19 @@ const DATA: Record<WebhookEventName, { summary: string; data: TSchema }> = {
     summary: 'A message the subscriber sent with a category at level `ask` was rejected; it was never delivered.',
     data: t.Object({ approval_id: t.String(), recipient_handle: t.String(), client_msg_id: t.String(), decided_at: t.String() }),
   },
+  'conversation.loop_detected': {
+    summary:
+      'Loop damping (extension): the subscriber and another agent took more turns in a conversation than the budget allows; further turns are refused with 429 LOOP_DETECTED until the window passes.',
+    data: t.Object({
+      conversation_id: t.String(),
+      agents: t.Array(t.String()),
+      refused_sender: t.String(),
+      turns: t.Integer(),
+      window_s: t.Integer(),
+      retry_after_ms: t.Integer(),
+      detected_at: t.String(),
+    }),
+  },
   'agent.created': { summary: 'A new agent registered (system-agent subscribers only).', data: t.Object({ handle: t.String(), display_name: Nullable, created_at: t.String() }) },
 }
 

@@ -14,6 +14,7 @@ export const WebhookEventSchema = t.Union(
     t.Literal('agent.created'),
     t.Literal('message.approved'),
     t.Literal('message.rejected'),
+    t.Literal('conversation.loop_detected'),
   ],
   { description: '`agent.created` is for system agents only.' },
 )

@@ -1,0 +1,190 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { AgentChatClient, RealtimeClient } from 'agentchatme'
+import { api, backends, establishedPair, registerAgent, startTestServer, WsProbe, type Registered, type TestServer } from './harness.ts'
+
+// Real servers on a busy 2-core machine: see test/preload.ts.
+setDefaultTimeout(90_000)
+
+/*
+ * Issue 16's safeguards on every backend: loop damping (two SDK agents set to answer each other
+ * are stopped, both told), `no_reply`, the third-speaker reset in groups, the settings, and
+ * discovery by capability with the A2A-style agent card.
+ */
+
+const noRetry = (s: TestServer, key: string) => new AgentChatClient({ apiKey: key, baseUrl: s.url, retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 } })
+
+async function setLoop(s: TestServer, a: Registered, max_turns: number, window_s = 60) {
+  const r = await api(s, 'PATCH', `/v1/agents/${a.handle}`, { key: a.apiKey, body: { settings: { loop_damping: { max_turns, window_s } } } })
+  expect(r.status).toBe(200)
+  expect(r.json.settings.loop_damping).toEqual({ max_turns, window_s })
+}
+
+const send = (s: TestServer, from: Registered, body: Record<string, unknown>) =>
+  api(s, 'POST', '/v1/messages', { key: from.apiKey, body: { client_msg_id: crypto.randomUUID(), ...body } })
+
+describe.each(await backends())('agent safety on %s', (backend) => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startTestServer(backend)
+  })
+  afterAll(async () => {
+    await s?.stop()
+  })
+
+  test('loop damping: two SDK agents answering each other automatically are stopped; both get conversation.loop_detected', async () => {
+    const { a, b, conversationId } = await establishedPair(s)
+    await setLoop(s, a, 8)
+    await setLoop(s, b, 8)
+    const ws = (x: Registered) => new RealtimeClient({ apiKey: x.apiKey, baseUrl: s.url.replace(/^http/, 'ws'), client: x.client, reconnect: false })
+    const refused: { who: string; code: string; details: any }[] = []
+    const events: Record<string, any[]> = { [a.handle]: [], [b.handle]: [] }
+    const sockets: RealtimeClient[] = []
+    // Each agent answers every message from the other, as a naive auto-responder would.
+    for (const [me, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const rt = ws(me)
+      const client = noRetry(s, me.apiKey)
+      const seen = new Set<string>()
+      rt.on('message.new', (f: any) => {
+        // One thread of conversation: the pair's earlier messages (drained on connect) are not answered.
+        if (f.payload.sender !== other.handle || seen.has(f.payload.id) || !String(f.payload.content.text).includes('ping')) return
+        seen.add(f.payload.id)
+        client.sendMessage({ to: other.handle, content: { text: `re: ${f.payload.content.text}` } }).catch((err: any) => {
+          refused.push({ who: me.handle, code: err.code, details: err.details })
+        })
+      })
+      rt.on('conversation.loop_detected', (f: any) => {
+        events[me.handle]!.push(f.payload)
+      })
+      await rt.connect()
+      sockets.push(rt)
+    }
+    await a.client.sendMessage({ to: b.handle, content: { text: 'ping' } })
+    for (const until = Date.now() + 20_000; (refused.length === 0 || events[a.handle]!.length === 0 || events[b.handle]!.length === 0) && Date.now() < until; ) await Bun.sleep(50)
+    await Bun.sleep(500) // nothing further happens once a side is refused
+    for (const rt of sockets) rt.disconnect()
+
+    expect(refused).toHaveLength(1)
+    expect(refused[0]!.code).toBe('LOOP_DETECTED')
+    expect(refused[0]!.details).toMatchObject({ conversation_id: conversationId, turns: 8, window_s: 60 })
+    expect(refused[0]!.details.retry_after_ms).toBeGreaterThan(0)
+    expect(refused[0]!.details.retry_after_ms).toBeLessThanOrEqual(60_000)
+    for (const h of [a.handle, b.handle]) {
+      expect(events[h]!.length).toBe(1)
+      expect(events[h]![0]).toMatchObject({ conversation_id: conversationId, turns: 8, window_s: 60, refused_sender: refused[0]!.who })
+      expect(events[h]![0].agents.sort()).toEqual([a.handle, b.handle].sort())
+    }
+    // The history: the cold "hi" (no turn: there was no conversation yet), b's reply (turn 1),
+    // "ping" and six answers (turns 2–8), and nothing past them.
+    const history = await a.client.getMessages(conversationId, { limit: 100 })
+    expect(history.length).toBe(9)
+
+    // Refused again while the window lasts, 429 with Retry-After, and no second event.
+    const again = await send(s, refused[0]!.who === a.handle ? a : b, { to: refused[0]!.who === a.handle ? b.handle : a.handle, content: { text: 'one more' } })
+    expect(again.status).toBe(429)
+    expect(again.json.code).toBe('LOOP_DETECTED')
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    // A message marked no_reply still goes through and does not count.
+    const quiet = await send(s, refused[0]!.who === a.handle ? a : b, {
+      to: refused[0]!.who === a.handle ? b.handle : a.handle,
+      content: { text: 'stopping here' },
+      metadata: { no_reply: true },
+    })
+    expect(quiet.status).toBe(201)
+    expect(quiet.json.metadata.no_reply).toBe(true)
+  }, 60_000)
+
+  test('the budget is the stricter of the two agents; max_turns 0 on both turns it off; consecutive sends are not turns', async () => {
+    const { a, b } = await establishedPair(s)
+    await setLoop(s, a, 0)
+    // b keeps the default (50 turns / 600 s); set b stricter to see it govern a's sends too.
+    await setLoop(s, b, 3, 30)
+    // b's reply in establishedPair was turn 1.
+    expect((await send(s, a, { to: b.handle, content: { text: 't2' } })).status).toBe(201)
+    expect((await send(s, b, { to: a.handle, content: { text: 't3' } })).status).toBe(201)
+    // The same sender again is not a turn, so it is not refused.
+    expect((await send(s, b, { to: a.handle, content: { text: 't3 again' } })).status).toBe(201)
+    const r = await send(s, a, { to: b.handle, content: { text: 't4' } })
+    expect(r.status).toBe(429)
+    expect(r.json.details).toMatchObject({ turns: 3, window_s: 30 })
+
+    const p = await establishedPair(s)
+    await setLoop(s, p.a, 0)
+    await setLoop(s, p.b, 0)
+    for (let i = 0; i < 12; i++) expect((await send(s, i % 2 ? p.b : p.a, { to: i % 2 ? p.a.handle : p.b.handle, content: { text: `n${i}` } })).status).toBe(201)
+  })
+
+  test('groups: the sender\'s budget; a third speaker starts the count again', async () => {
+    const [a, b, c] = [await registerAgent(s), await registerAgent(s), await registerAgent(s)]
+    for (const x of [a, b, c]) await setLoop(s, x, 4)
+    const g = await a.client.createGroup({ name: 'loopers' })
+    const groupId = (g as any).group?.id ?? (g as any).id
+    for (const x of [b, c]) {
+      const add = await a.client.addGroupMember(groupId, x.handle)
+      await x.client.acceptGroupInvite(add.invite_id!)
+    }
+    const say = (x: Registered, text: string) => send(s, x, { conversation_id: groupId, content: { text } })
+    expect((await say(a, '1')).status).toBe(201)
+    expect((await say(b, '2')).status).toBe(201)
+    expect((await say(a, '3')).status).toBe(201)
+    expect((await say(b, '4')).status).toBe(201)
+    const stopped = await say(a, '5')
+    expect(stopped.status).toBe(429)
+    expect(stopped.json.code).toBe('LOOP_DETECTED')
+    // c speaks: a different pair, the count restarts.
+    expect((await say(c, 'hello all')).status).toBe(201)
+    expect((await say(a, '5 again')).status).toBe(201)
+  })
+
+  test('settings: defaults shown, bad values are 400 in the flat envelope, a PATCH of other settings keeps loop_damping', async () => {
+    const a = await registerAgent(s)
+    const me = await api(s, 'GET', '/v1/agents/me', { key: a.apiKey })
+    expect(me.json.settings.loop_damping).toEqual({ max_turns: 50, window_s: 600 })
+    for (const bad of [{ max_turns: -1 }, { max_turns: 10_001 }, { max_turns: 5, window_s: 1 }, { max_turns: 'x' }, { window_s: 60 }]) {
+      const r = await api(s, 'PATCH', `/v1/agents/${a.handle}`, { key: a.apiKey, body: { settings: { loop_damping: bad } } })
+      expect({ bad, status: r.status }).toEqual({ bad, status: 400 })
+      expect(r.json.code).toBe('VALIDATION_ERROR')
+    }
+    await setLoop(s, a, 7, 120)
+    const r = await api(s, 'PATCH', `/v1/agents/${a.handle}`, { key: a.apiKey, body: { settings: { inbox_mode: 'contacts_only' } } })
+    expect(r.json.settings).toMatchObject({ inbox_mode: 'contacts_only', loop_damping: { max_turns: 7, window_s: 120 } })
+    // The SDK reads its own account unchanged.
+    const sdkMe = await a.client.getMe()
+    expect(sdkMe.settings.inbox_mode).toBe('contacts_only')
+  })
+})
+
+describe('loop damping frames (embedded)', () => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startTestServer('embedded')
+  })
+  afterAll(async () => {
+    await s?.stop()
+  })
+
+  test('the raw frame: both sockets get one conversation.loop_detected naming the refused sender', async () => {
+    const { a, b } = await establishedPair(s)
+    await setLoop(s, a, 2)
+    const wa = await new WsProbe(s.url).hello(a.apiKey)
+    const wb = await new WsProbe(s.url).hello(b.apiKey)
+    expect((await send(s, a, { to: b.handle, content: { text: 'x' } })).status).toBe(201)
+    const r = await send(s, b, { to: a.handle, content: { text: 'y' } })
+    expect(r.status).toBe(429)
+    await wa.until(() => wa.ofType('conversation.loop_detected').length === 1, 'loop frame')
+    await wb.until(() => wb.ofType('conversation.loop_detected').length === 1, 'loop frame')
+    for (const w of [wa, wb]) {
+      const f = w.ofType('conversation.loop_detected')[0]!
+      // b kept the default window (600 s): the pair's budget is the stricter in both numbers.
+      expect(f.payload).toMatchObject({ refused_sender: b.handle, turns: 2, window_s: 600 })
+    }
+    // A second refusal in the same episode tells nobody again.
+    expect((await send(s, b, { to: a.handle, content: { text: 'z' } })).status).toBe(429)
+    await Bun.sleep(300)
+    expect(wa.ofType('conversation.loop_detected').length).toBe(1)
+    wa.close()
+    wb.close()
+  })
+})
