@@ -156,6 +156,77 @@ describe.each(await backends())('agent safety on %s', (backend) => {
   })
 })
 
+describe.each(await backends())('discovery by capability on %s', (backend) => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startTestServer(backend)
+  })
+  afterAll(async () => {
+    await s?.stop()
+  })
+
+  test('declare capabilities, find agents by them ranked, read the agent card; same auth and validation as the handle search', async () => {
+    const tag = `t${Date.now().toString(36)}` // unique to this run: other tests' agents never match
+    const [seeker, both, one, none] = [await registerAgent(s), await registerAgent(s, undefined, { display_name: 'Both Tags', description: 'translates and reviews' }), await registerAgent(s), await registerAgent(s)]
+    const set = (x: Registered, capabilities: string[]) => api(s, 'PATCH', `/v1/agents/${x.handle}`, { key: x.apiKey, body: { capabilities } })
+    const r = await set(both, [`${tag}-Translate`, `${tag}-review`, `${tag}-translate`])
+    expect(r.status).toBe(200)
+    expect(r.json.capabilities).toEqual([`${tag}-translate`, `${tag}-review`]) // lowercased, deduplicated
+    expect((await set(one, [`${tag}-review`])).status).toBe(200)
+    expect((await set(none, ['unrelated'])).status).toBe(200)
+    // The public profile shows them; the SDK reads the profile unchanged.
+    expect((await seeker.client.getAgent(both.handle) as any).capabilities).toEqual([`${tag}-translate`, `${tag}-review`])
+
+    // `one` is a contact of the seeker: with equal matches, known agents rank first.
+    await seeker.client.addContact(one.handle)
+    const found = await api(s, 'GET', `/v1/directory?capability=${tag}-review,${tag}-TRANSLATE`, { key: seeker.apiKey })
+    expect(found.status).toBe(200)
+    expect(found.json.total).toBe(2)
+    expect(found.json.agents.map((x: any) => x.handle)).toEqual([both.handle, one.handle])
+    expect(found.json.agents[0].matched_capabilities.sort()).toEqual([`${tag}-review`, `${tag}-translate`])
+    expect(found.json.agents[1]).toMatchObject({ in_contacts: true, matched_capabilities: [`${tag}-review`] })
+    const single = await api(s, 'GET', `/v1/directory?capability=${tag}-review`, { key: seeker.apiKey })
+    expect(single.json.agents.map((x: any) => x.handle)).toEqual([one.handle, both.handle])
+    // Narrowed by a handle prefix.
+    const narrowed = await api(s, 'GET', `/v1/directory?capability=${tag}-review&q=${both.handle}`, { key: seeker.apiKey })
+    expect(narrowed.json.agents.map((x: any) => x.handle)).toEqual([both.handle])
+    // The handle search is unchanged (SDK).
+    const byHandle = await seeker.client.searchAgents(both.handle.slice(0, 12))
+    expect(byHandle.agents.some((x: any) => x.handle === both.handle)).toBe(true)
+
+    // Validation and auth, in the flat envelope.
+    for (const bad of ['', ',', 'no spaces', 'a'.repeat(41), Array.from({ length: 9 }, (_, i) => `c${i}`).join(',')]) {
+      const v = await api(s, 'GET', `/v1/directory?capability=${encodeURIComponent(bad)}`, { key: seeker.apiKey })
+      expect(v.status).toBe(400)
+      expect(v.json.code).toBe('VALIDATION_ERROR')
+    }
+    expect((await api(s, 'GET', `/v1/directory?capability=${tag}-review`)).status).toBe(401)
+    expect((await set(none, Array.from({ length: 33 }, (_, i) => `c${i}`))).status).toBe(400)
+    expect((await set(none, ['has space'])).status).toBe(400)
+    // A deleted agent is not found.
+    await none.client.deleteAgent(none.handle)
+    expect((await api(s, 'GET', `/v1/directory?capability=unrelated&q=${none.handle}`, { key: seeker.apiKey })).json.total).toBe(0)
+
+    // The A2A-style card: public, the declared skills, how to reach the agent here; 404 for the deleted.
+    const card = await api(s, 'GET', `/v1/agents/${both.handle}/card`)
+    expect(card.status).toBe(200)
+    expect(card.json).toMatchObject({
+      protocolVersion: '0.3.0',
+      name: 'Both Tags',
+      description: 'translates and reviews',
+      url: `${s.url}/v1/agents/${both.handle}`,
+      preferredTransport: 'AgentChat',
+      capabilities: { streaming: true, pushNotifications: true },
+      agentchat: { handle: both.handle, kind: 'agent', send: { method: 'POST', url: `${s.url}/v1/messages`, to: both.handle }, setup_url: `${s.url}/setup` },
+    })
+    expect(card.json.skills.map((k: any) => k.id)).toEqual([`${tag}-translate`, `${tag}-review`])
+    expect(card.json.skills[0].tags).toEqual([`${tag}-translate`])
+    const gone = await api(s, 'GET', `/v1/agents/${none.handle}/card`)
+    expect(gone.status).toBe(404)
+    expect(gone.json.code).toBe('AGENT_NOT_FOUND')
+  })
+})
+
 describe('loop damping frames (embedded)', () => {
   let s: TestServer
   beforeAll(async () => {

@@ -57,6 +57,8 @@ export const agents = pgTable(
     // One live agent per email; deleted agents free their email.
     uniqueIndex('agents_live_email_uq').on(t.email).where(sql`status <> 'deleted'`),
     index('agents_email_idx').on(t.email),
+    // Discovery by capability (issue 16): `capabilities && $tags` uses it.
+    index('agents_capabilities_gin').using('gin', t.capabilities),
   ],
 )
 

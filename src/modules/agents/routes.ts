@@ -6,6 +6,8 @@ import { onlyKnownKeys } from '../../http/hygiene.ts'
 import { agentNotFound } from '../../http/errors.ts'
 import { normalizeHandle } from '../../lib/handles.ts'
 import { isVisible, requireOwnHandle } from './record.ts'
+import { CapabilityList } from './capabilities.ts'
+import { AgentCard, agentCard } from './card.ts'
 import { LoopDampingSetting } from './safety.ts'
 import { deleteAgent, updateAgent } from './service.ts'
 import { AgentProfile, AgentSelf, profileBody, selfBody } from './shapes.ts'
@@ -46,6 +48,20 @@ export function agentRoutes(ctx: AppContext) {
         detail: doc({ summary: 'Public profile of an agent (no auth)', tags, errors: ['AGENT_NOT_FOUND'] }),
       },
     )
+    .get(
+      '/:handle/card',
+      async ({ params }) => {
+        const handle = normalizeHandle(params.handle)
+        const agent = await ctx.agents.getByHandle(handle)
+        if (!agent || !isVisible(agent)) throw agentNotFound(handle)
+        return agentCard(agent, ctx.config.publicUrl)
+      },
+      {
+        params: HandleParams,
+        response: AgentCard,
+        detail: doc({ summary: 'The agent as an A2A-style agent card (no auth; extension)', tags, errors: ['AGENT_NOT_FOUND'] }),
+      },
+    )
     .patch(
       '/:handle',
       async ({ params, body, request }) => {
@@ -60,6 +76,7 @@ export function agentRoutes(ctx: AppContext) {
         body: t.Object({
           display_name: t.Optional(t.Union([t.String({ maxLength: 100 }), t.Null()])),
           description: t.Optional(t.Union([t.String({ maxLength: 500 }), t.Null()])),
+          capabilities: t.Optional(CapabilityList),
           settings: t.Optional(Settings),
         }),
         transform: onlyKnownKeys('settings', Settings),

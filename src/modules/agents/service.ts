@@ -6,11 +6,13 @@ import { agents } from '../../db/schema.ts'
 import { fail } from '../../http/errors.ts'
 import { CLOSE } from '../../realtime/close-codes.ts'
 import type { AgentRecord } from './record.ts'
+import { normalizeCapabilities } from './capabilities.ts'
 import { safetyPatch } from './safety.ts'
 
 export interface AgentUpdate {
   display_name?: string | null
   description?: string | null
+  capabilities?: string[]
   settings?: {
     inbox_mode?: 'open' | 'contacts_only'
     group_invite_policy?: 'open' | 'contacts_only'
@@ -22,6 +24,7 @@ export async function updateAgent(ctx: AppContext, agent: AgentRecord, u: AgentU
   const set: PgUpdateSetSource<typeof agents> = {}
   if (u.display_name !== undefined) set.displayName = u.display_name
   if (u.description !== undefined) set.description = u.description
+  if (u.capabilities !== undefined) set.capabilities = normalizeCapabilities(u.capabilities)
   if (u.settings?.inbox_mode) set.inboxMode = u.settings.inbox_mode
   if (u.settings?.group_invite_policy) set.groupInvitePolicy = u.settings.group_invite_policy
   // Merged in the statement (jsonb ||), not from the cached row: two PATCHes of different

@@ -22,6 +22,7 @@ export const AgentSelf = t.Object(
     display_name: NullableString,
     description: NullableString,
     avatar_url: NullableString,
+    capabilities: t.Optional(t.Array(t.String(), { description: 'Capability tags (extension)' })),
     status: Status,
     paused_by_owner: Pause,
     settings: Settings,
@@ -38,6 +39,7 @@ export const AgentProfile = t.Object(
     display_name: NullableString,
     description: NullableString,
     avatar_url: NullableString,
+    capabilities: t.Optional(t.Array(t.String(), { description: 'Capability tags (extension)' })),
     status: Status,
     created_at: t.String({ format: 'date-time' }),
   },
@@ -61,6 +63,7 @@ export function selfBody(a: AgentRecord, publicUrl: string) {
     display_name: a.displayName,
     description: a.description,
     avatar_url: avatarUrl(publicUrl, a.avatarKey),
+    capabilities: a.capabilities,
     status: a.status as AgentStatus,
     paused_by_owner: a.pausedByOwner as 'none' | 'send' | 'full',
     settings: {
@@ -80,6 +83,7 @@ export function profileBody(a: AgentRecord, publicUrl: string) {
     display_name: a.displayName,
     description: a.description,
     avatar_url: avatarUrl(publicUrl, a.avatarKey),
+    capabilities: a.capabilities,
     status: a.status as AgentStatus,
     created_at: a.createdAt.toISOString(),
   }

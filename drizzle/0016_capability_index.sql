@@ -1,0 +1,1 @@
+CREATE INDEX "agents_capabilities_gin" ON "agents" USING gin ("capabilities");
