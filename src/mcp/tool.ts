@@ -34,6 +34,8 @@ export function defineTool<S extends z.ZodRawShape>(
   shape: S,
   body: ToolBody<S>,
 ): void {
+  // The SDK derives the callback's argument type from the shape through its zod-compat layer,
+  // which TypeScript cannot relate to z.infer for a generic shape: typed with z.infer, cast once.
   server.registerTool(name, { description, inputSchema: shape }, (async (args: z.infer<z.ZodObject<S>>, extra: Extra) => {
     const requestKey = extra.authInfo?.token || undefined
     const call: Call = {
@@ -55,6 +57,6 @@ export function defineTool<S extends z.ZodRawShape>(
 /** A fresh idempotency key for one tool call's mutation (the server dedupes the SDK's retries). */
 export const idempotencyKey = (): string => crypto.randomUUID()
 
-/** Handles arrive as "alice" or "@alice"; the server strips one "@", the schema says both work. */
+/** Handles may be given as "alice" or "@alice" (a model copies them from `author`); `bare` normalises. */
 export const handle = (what = 'agent handle') => z.string().min(1).max(64).describe(`${what}, e.g. "alice" or "@alice"`)
 export const bare = (h: string): string => h.trim().replace(/^@/, '').toLowerCase()

@@ -51,7 +51,11 @@ export function registrationTools(server: McpServer, session: AgentSession): voi
     {},
     async (_args, call) => {
       const client = call.client()
-      const [agent, invites] = await Promise.all([client.getMe({ signal: call.signal }), client.listGroupInvites({ signal: call.signal }).catch(() => null)]) // best effort: a suspended agent may still read itself
+      // The invites are best effort: a suspended agent can still read itself, not its invites.
+      const [agent, invites] = await Promise.all([
+        client.getMe({ signal: call.signal }),
+        client.listGroupInvites({ signal: call.signal }).catch(() => null),
+      ])
       return ok({ agent, pending_group_invites: invites })
     },
   )
