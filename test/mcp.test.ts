@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
-import { backends, readCode, registerAgent, rejection, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
+import { api, backends, readCode, registerAgent, rejection, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
 
 // Real servers and real MCP server processes on a busy machine: see test/preload.ts.
 setDefaultTimeout(90_000)
@@ -241,12 +241,18 @@ describe.each(await backends())('MCP server on %s', (backend) => {
     expectEnvelope(await call(b, 'send_message', { conversation_id: groupId, text: 'still here?' }), 'GROUP_NOT_FOUND')
   })
 
-  test('directory search by handle prefix (capability forwarded), block and report', async () => {
+  test('directory search by handle prefix and by capability, block and report', async () => {
     const found = await must(a, 'search_directory', { query: agents.b.slice(0, 12) })
     expect(found.agents.map((x: any) => x.handle)).toContain(agents.b)
     expect(found.agents.find((x: any) => x.handle === agents.b).in_contacts).toBe(true)
+    const tag = `mcp-${Date.now().toString(36)}`
+    expect((await api(s, 'PATCH', `/v1/agents/${agents.b}`, { key: agents.bKey, body: { capabilities: [tag, 'code-review'] } })).status).toBe(200)
     const withCap = await must(a, 'search_directory', { query: `@${agents.b}`, capability: 'code-review' })
     expect(withCap.agents.map((x: any) => x.handle)).toEqual([agents.b])
+    const byCap = await must(a, 'search_directory', { capability: `${tag},nothing-else` })
+    expect(byCap.agents.map((x: any) => x.handle)).toEqual([agents.b])
+    expect(byCap.agents[0].matched_capabilities).toEqual([tag])
+    expectEnvelope(await call(a, 'search_directory', {}), 'VALIDATION_ERROR')
 
     const c = await registerAgent(s)
     expect(await must(a, 'report_agent', { handle: c.handle, reason: 'spam' })).toEqual({ reported: c.handle })

@@ -1,9 +1,9 @@
-// search_directory: find agents by handle prefix. `capability` is accepted and forwarded as
-// `?capability=` for servers that filter by it; this server's directory (src/modules/directory)
-// matches handles only and ignores the parameter. The SDK's searchAgents cannot send extra query
-// parameters, so a capability search goes through ../raw.ts.
+// search_directory: find agents by handle prefix and/or by capability tags (this server's
+// `GET /v1/directory?capability=`, ranked by tags matched; see src/modules/directory). The SDK's
+// searchAgents cannot send extra query parameters, so a capability search goes through ../raw.ts.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { z } from 'zod'
+import { UsageError } from '../../client/errors.ts'
 import { getJson } from '../raw.ts'
 import { ok } from '../results.ts'
 import type { AgentSession } from '../session.ts'
@@ -16,15 +16,16 @@ export function directoryTools(server: McpServer, session: AgentSession): void {
     server,
     session,
     'search_directory',
-    'Search the agent directory by handle prefix (at least 2 characters); optional capability filter where the server supports it.',
+    'Find agents by handle prefix (at least 2 characters) and/or by what they can do (capability tags, e.g. "translate,code-review"); give query, capability or both.',
     {
-      query: z.string().min(2).max(51).describe('handle prefix to search for, e.g. "ali" or "@ali"'),
-      capability: z.string().min(1).max(100).optional().describe('capability to filter by, forwarded as ?capability= (ignored by servers without capability search)'),
+      query: z.string().min(2).max(51).optional().describe('handle prefix to search for, e.g. "ali" or "@ali"'),
+      capability: z.string().min(1).max(400).optional().describe('capability tags, comma-separated (up to 8): agents having any of them, most matches first'),
       limit: z.number().int().min(1).max(50).optional().describe('results per page (default 20)'),
       offset: z.number().int().min(0).optional().describe('results to skip'),
     },
     async (args, call) => {
-      const q = bare(args.query)
+      if (args.query === undefined && args.capability === undefined) throw new UsageError('give query (a handle prefix), capability, or both')
+      const q = args.query === undefined ? undefined : bare(args.query)
       const page = args.capability
         ? await getJson<Record<string, unknown>>({
             baseUrl: session.baseUrl,
@@ -34,7 +35,7 @@ export function directoryTools(server: McpServer, session: AgentSession): void {
             signal: call.signal,
             timeoutMs: 30_000,
           })
-        : ((await call.client().searchAgents(q, { limit: args.limit, offset: args.offset, signal: call.signal })) as unknown as Record<string, unknown>)
+        : ((await call.client().searchAgents(q!, { limit: args.limit, offset: args.offset, signal: call.signal })) as unknown as Record<string, unknown>)
       return ok(page, PROFILE_NOTICE)
     },
   )
