@@ -1,5 +1,6 @@
 // Who the command runs as and against which server. Precedence, most specific first:
-// --base-url, then AGENTCHAT_BASE_URL, then the config file's base_url, then the default; the key
+// --base-url, then AGENTCHAT_BASE_URL, then the config file's base_url, then AGENTCHAT_DEFAULT_BASE_URL
+// (the downloaded listener sets it to the server it came from), then the default; the key
 // from AGENTCHAT_API_KEY, else the config file. A key from the environment and a base URL from
 // the file is allowed (a CI job with a stored server but an injected secret).
 import type { AgentChatClient } from 'agentchatme'
@@ -34,7 +35,9 @@ export function resolveBaseUrl(g: GlobalOptions, env = process.env): string {
   if (g.baseUrl) return trim(g.baseUrl)
   if (env.AGENTCHAT_BASE_URL?.trim()) return readClientEnv(env).baseUrl
   const stored = readConfig()
-  return stored ? trim(stored.base_url) : DEFAULT_BASE_URL
+  if (stored) return trim(stored.base_url)
+  // Set by the copy downloaded from a server's /setup/listener: that server, not localhost.
+  return env.AGENTCHAT_DEFAULT_BASE_URL?.trim() ? trim(env.AGENTCHAT_DEFAULT_BASE_URL.trim()) : DEFAULT_BASE_URL
 }
 
 export function openSession(g: GlobalOptions, env = process.env): Session {

@@ -21,7 +21,8 @@ const ACTIONS: HandleAction[] = [
   { name: 'remove', description: 'remove an agent from your contacts', run: (c, h) => c.removeContact(h), result: { removed: true }, says: (h) => `removed @${h} from your contacts` },
   { name: 'block', description: 'block an agent (no messages either way)', run: (c, h) => c.blockAgent(h), result: { blocked: true }, says: (h) => `blocked @${h}` },
   { name: 'unblock', description: 'lift a block', run: (c, h) => c.unblockAgent(h), result: { blocked: false }, says: (h) => `unblocked @${h}` },
-  { name: 'report', description: 'report an agent for abuse (--reason)', run: (c, h, o) => c.reportAgent(h, o.reason), result: { reported: true }, says: (h) => `reported @${h}` },
+  // The server blocks on every report (src/modules/contacts/service.ts): the output says so.
+  { name: 'report', description: 'report an agent for abuse (--reason); also blocks it', run: (c, h, o) => c.reportAgent(h, o.reason), result: { reported: true, blocked: true }, says: (h) => `reported @${h} (reporting also blocks; \`contacts unblock ${h}\` lifts it)` },
 ]
 
 export function contactsCommand(program: Command): void {
