@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { lookupForSetup } from '../../modules/invites/service.ts'
 import { buildGuide, type InviteInfo } from './guide.ts'
+import { LISTENER_FILENAME, listenerScript } from './listener.ts'
 import { llmsTxt } from './llms.ts'
 import { negotiate } from './negotiate.ts'
 import { guideToHtml, guideToMarkdown, SETUP_CSS_HASH } from './render.ts'
@@ -56,6 +57,27 @@ export function setupPageRoutes(ctx: AppContext) {
 
   return new Elysia({ name: 'setup-pages' })
     .get('/setup', ({ request }) => page(request), { detail: { hide: true } })
+    // Before /setup/:invite_code, so the word is never looked up as an invite code.
+    .get(
+      '/setup/listener',
+      async () => {
+        try {
+          const script = await listenerScript(ctx.config.publicUrl)
+          return new Response(script, {
+            headers: {
+              'content-type': 'text/javascript; charset=utf-8',
+              'content-disposition': `attachment; filename=${LISTENER_FILENAME}`,
+              'cache-control': 'public, max-age=300',
+              'x-content-type-options': 'nosniff',
+            },
+          })
+        } catch (err) {
+          ctx.log.error({ err }, 'could not build the listener download')
+          return Response.json({ code: 'LISTENER_UNAVAILABLE', message: 'The listener download could not be built on this server' }, { status: 503 })
+        }
+      },
+      { detail: { hide: true } },
+    )
     .get(
       '/setup/:invite_code',
       async ({ params, request }) => {
