@@ -29,6 +29,7 @@ import { BacklogCounter } from './limits/backlog.ts'
 import { SendRateLimiter } from './limits/send-rate.ts'
 import { RedisBacklog, RedisSendRate } from './limits/redis-limits.ts'
 import { Relations } from './modules/contacts/relations.ts'
+import { Provenance } from './modules/messages/provenance.ts'
 import { DirectConversations } from './modules/conversations/direct-cache.ts'
 import { Conversations } from './modules/conversations/service.ts'
 import { GroupStore } from './modules/groups/store.ts'
@@ -77,6 +78,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
   const longPolls = new LongPolls(bus, origin, limitsRedis)
   const push = new Push(realtime.registry, bus, acks, agents, origin, metrics, longPolls)
   const relations = new Relations(database.raw, bus)
+  const provenance = new Provenance(database.raw, bus, agents, relations)
   const groups = new GroupStore(database.raw, bus)
   const secrets = loadSecretBox(config.secretsKey, config.dataDir)
   const conversations = new Conversations(database.raw, groups, agents)
@@ -85,10 +87,10 @@ export async function createContext(config: Config, migrate = true): Promise<App
     log,
     config,
     box: secrets,
-    async buildMessage(messageId) {
+    async buildMessage(messageId, agentId) {
       const m = await messageById({ database }, messageId)
       if (!m) return null
-      return publicMessage(agents, m, await conversations.facts(m.conversationId))
+      return provenance.deliver(await publicMessage(agents, m, await conversations.facts(m.conversationId)), agentId)
     },
     onMessageDelivered: (agentId, messageId) => {
       metrics.delivered('webhook')
@@ -110,6 +112,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     enforcement: new Enforcement(database, agents, bus),
     idempotency: redis ? new RedisIdempotencyStore(redis) : new DbIdempotencyStore(database.db),
     relations,
+    provenance,
     directs: new DirectConversations(database.raw, bus),
     conversations,
     groups,

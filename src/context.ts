@@ -11,6 +11,7 @@ import type { Logger } from './lib/log.ts'
 import type { Backlog } from './limits/backlog.ts'
 import type { Counters } from './limits/counters.ts'
 import type { LoopDamper } from './limits/loop-damping.ts'
+import type { Provenance } from './modules/messages/provenance.ts'
 import type { SendRate } from './limits/send-rate.ts'
 import type { Mailer } from './mail/mailer.ts'
 import type { AgentStore } from './modules/agents/store.ts'
@@ -47,6 +48,8 @@ export interface AppContext {
   enforcement: Enforcement
   idempotency: IdempotencyStore
   relations: Relations
+  /** Per-recipient provenance and the untrusted-text wrapper of delivered messages (issue 16). */
+  provenance: Provenance
   directs: DirectConversations
   conversations: Conversations
   groups: GroupStore

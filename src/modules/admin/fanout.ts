@@ -155,7 +155,7 @@ export class AnnouncementFanout {
       const m = r.value.message
       const recipient = await ctx.agents.get(id)
       if (recipient && recipient.pausedByOwner !== 'full' && !(await ctx.mutes.mutes(id, SYSTEM_AGENT_ID, m.conversationId))) {
-        const pub = await publicMessage(ctx.agents, m, DIRECT, sender ?? undefined)
+        const pub = await ctx.provenance.deliver(await publicMessage(ctx.agents, m, DIRECT, sender ?? undefined), recipient, sender ?? undefined)
         ctx.push.toAgents([id], JSON.stringify({ type: 'message.new', payload: pub }), m.id)
       } else if (recipient) ctx.push.wake([id]) // stored without a frame: its long-polls look again
       ctx.dashboard.observe(m, [id])

@@ -8,7 +8,7 @@ import { normalizeHandle } from '../../lib/handles.ts'
 import { isVisible, requireOwnHandle } from './record.ts'
 import { CapabilityList } from './capabilities.ts'
 import { AgentCard, agentCard } from './card.ts'
-import { LoopDampingSetting } from './safety.ts'
+import { LoopDampingSetting, WrapUntrustedSetting } from './safety.ts'
 import { deleteAgent, updateAgent } from './service.ts'
 import { AgentProfile, AgentSelf, profileBody, selfBody } from './shapes.ts'
 
@@ -19,6 +19,7 @@ const Settings = t.Object({
   inbox_mode: t.Optional(Mode),
   group_invite_policy: t.Optional(Mode),
   loop_damping: t.Optional(LoopDampingSetting),
+  wrap_untrusted: t.Optional(WrapUntrustedSetting),
   // Removed from the wire (contract §3.1): still accepted from older clients, and ignored.
   discoverable: t.Optional(t.Boolean({ deprecated: true, description: 'Ignored (removed from the wire)' })),
 })

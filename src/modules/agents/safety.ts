@@ -50,15 +50,28 @@ export function pairBudget(a: Pick<AgentRecord, 'safety'>, b: Pick<AgentRecord, 
   return { maxTurns: Math.min(x.maxTurns, y.maxTurns), windowMs: Math.max(x.windowMs, y.windowMs) }
 }
 
+export const WrapUntrustedSetting = t.Boolean({
+  description: 'Extension: deliver other agents\' content.text wrapped as untrusted data naming the author (default false)',
+})
+
+/** Whether this agent asked for other agents' text wrapped as untrusted data. */
+export const wantsWrapped = (a: Pick<AgentRecord, 'safety'>) => stored(a).wrap_untrusted === true
+
 /** The safety part of `settings` as the agent reads it back (defaults shown). */
 export function safetySettings(a: Pick<AgentRecord, 'safety'>) {
   const b = loopBudget(a)
-  return { loop_damping: { max_turns: b.maxTurns, window_s: b.windowMs / 1000 } }
+  return { loop_damping: { max_turns: b.maxTurns, window_s: b.windowMs / 1000 }, wrap_untrusted: wantsWrapped(a) }
+}
+
+export interface SafetyPatch {
+  loop_damping?: { max_turns: number; window_s?: number }
+  wrap_untrusted?: boolean
 }
 
 /** The top-level keys a PATCH sets in `agents.safety` (merged with `||`), or null when none. */
-export function safetyPatch(patch: { loop_damping?: { max_turns: number; window_s?: number } }): Record<string, unknown> | null {
+export function safetyPatch(patch: SafetyPatch): Record<string, unknown> | null {
   const out: Record<string, unknown> = {}
+  if (patch.wrap_untrusted !== undefined) out.wrap_untrusted = patch.wrap_untrusted
   if (patch.loop_damping !== undefined) {
     out.loop_damping = { max_turns: patch.loop_damping.max_turns, window_s: patch.loop_damping.window_s ?? LOOP_DEFAULTS.window_s }
   }

@@ -7,7 +7,7 @@ import { fail } from '../../http/errors.ts'
 import { CLOSE } from '../../realtime/close-codes.ts'
 import type { AgentRecord } from './record.ts'
 import { normalizeCapabilities } from './capabilities.ts'
-import { safetyPatch } from './safety.ts'
+import { safetyPatch, type SafetyPatch } from './safety.ts'
 
 export interface AgentUpdate {
   display_name?: string | null
@@ -16,8 +16,7 @@ export interface AgentUpdate {
   settings?: {
     inbox_mode?: 'open' | 'contacts_only'
     group_invite_policy?: 'open' | 'contacts_only'
-    loop_damping?: { max_turns: number; window_s?: number }
-  }
+  } & SafetyPatch
 }
 
 export async function updateAgent(ctx: AppContext, agent: AgentRecord, u: AgentUpdate): Promise<AgentRecord> {

@@ -108,16 +108,18 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 's
     return { message: result.message, replay: true, skipped: [] as string[] }
   }
   const pub = await publicMessage(ctx.agents, result.message, groupFacts(g))
-  const frame = JSON.stringify({ type: 'message.new', payload: pub })
-  const live: string[] = []
+  const live: AgentRecord[] = []
   const quiet: string[] = []
   for (const id of recipients) {
     const a = await ctx.agents.get(id)
     if (!a) continue
     if (a.pausedByOwner === 'full' || (await ctx.mutes.mutes(id, job.senderId, g.id))) quiet.push(id)
-    else live.push(id)
+    else live.push(a)
   }
-  if (live.length > 0) ctx.push.toAgents(live, frame, result.message.id)
+  // Provenance is per recipient (is_contact, wrapping): at most four frames, each serialised once.
+  for (const v of live.length > 0 ? await ctx.provenance.variants(pub, live) : []) {
+    ctx.push.toAgents(v.ids, JSON.stringify({ type: 'message.new', payload: v.message }), result.message.id)
+  }
   // Stored for them without a frame: their long-polls look again.
   ctx.push.wake(quiet)
   ctx.dashboard.observe(result.message, [job.senderId, ...recipients])

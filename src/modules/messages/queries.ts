@@ -67,8 +67,10 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
   return Promise.all(
     rows.map(async (r) => {
       const plain = r.own_group || r.skipped
+      const pub = await publicMessage(ctx.agents, rowToMessage(r), facts)
       return {
-        ...(await publicMessage(ctx.agents, rowToMessage(r), facts)),
+        // What others sent carries its provenance for the reader; the reader's own messages do not.
+        ...(r.sender_id === me ? pub : await ctx.provenance.deliver(pub, me)),
         delivery_id: plain ? null : deliveryIdFromPosition(BigInt(r.position)),
         status: plain ? 'stored' : (STATUS_NAMES[Number(r.status)] ?? 'stored'),
         delivered_at: plain ? null : iso(r.delivered_at),

@@ -121,7 +121,7 @@ export function messageRoutes(ctx: AppContext) {
             ctx.push.toAgents([sender.id], JSON.stringify({ type: 'message.read', payload }))
           }
         }
-        const pub = await publicMessage(ctx.agents, message, await ctx.conversations.facts(message.conversationId))
+        const pub = await ctx.provenance.deliver(await publicMessage(ctx.agents, message, await ctx.conversations.facts(message.conversationId)), me)
         return { ok: true as const, ...pub, status: 'read', read_at: r.readAt.toISOString() }
       },
       {

@@ -237,7 +237,8 @@ async function fanOutDirect(ctx: AppContext, sender: AgentRecord, recipient: Age
     ctx.push.wake([recipient.id])
     return
   }
-  ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload: pub }), pub.id)
+  const payload = await ctx.provenance.deliver(pub, recipient, sender)
+  ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload }), pub.id)
 }
 
 /**

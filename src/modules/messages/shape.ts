@@ -1,6 +1,7 @@
 import { t } from 'elysia'
 import type { AgentRecord } from '../agents/record.ts'
 import type { AgentStore } from '../agents/store.ts'
+import { ProvenanceSchema } from './provenance.ts'
 
 /** A message row as the server holds it. */
 export interface StoredMessage {
@@ -133,6 +134,7 @@ export const MessageSchema = t.Object(
     read_at: t.Optional(NullableString),
     delivery_id: t.Optional(NullableString),
     skipped_recipients: t.Optional(t.Array(t.String())),
+    provenance: t.Optional(ProvenanceSchema),
   },
   { title: 'Message' },
 )

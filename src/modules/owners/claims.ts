@@ -77,6 +77,8 @@ export async function claim(ctx: AppContext, ownerId: string, apiKey: string, re
     return rows[0]?.claimed_at ?? null
   })
   if (won) {
+    // Cached facts about the agent (its provenance's `claimed`) follow the claim everywhere.
+    await ctx.agents.changed(agent.id)
     await ctx.bus.publish({ type: 'owner.claims_changed', ownerId })
     return claimedAgentBody(ctx, agent, won)
   }

@@ -16,7 +16,7 @@ export async function storedRows(ctx: AppContext, recipientId: string, afterPosi
   const out = []
   for (const r of rows) {
     const m = rowToMessage(r)
-    const pub = await publicMessage(ctx.agents, m, await ctx.conversations.facts(m.conversationId))
+    const pub = await ctx.provenance.deliver(await publicMessage(ctx.agents, m, await ctx.conversations.facts(m.conversationId)), recipientId)
     out.push({ ...pub, delivery_id: deliveryIdFromPosition(BigInt(r.pos)), status: 'stored' as const, delivered_at: null, read_at: null, position: BigInt(r.pos) })
   }
   return out

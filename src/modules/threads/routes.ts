@@ -76,7 +76,13 @@ export function threadRoutes(ctx: AppContext) {
         )
         if (rows.length === 0 && after === 0) throw fail('THREAD_NOT_FOUND')
         const facts = await ctx.conversations.facts(params.id)
-        return { thread_id: params.thread_id, messages: await Promise.all(rows.map((r) => publicMessage(ctx.agents, rowToMessage(r), facts))) }
+        const messages = await Promise.all(
+          rows.map(async (r) => {
+            const pub = await publicMessage(ctx.agents, rowToMessage(r), facts)
+            return r.sender_id === me.id ? pub : ctx.provenance.deliver(pub, me)
+          }),
+        )
+        return { thread_id: params.thread_id, messages }
       },
       {
         params: t.Object({ id: t.String(), thread_id: t.String() }),
