@@ -30,6 +30,7 @@ import { SendRateLimiter } from './limits/send-rate.ts'
 import { RedisBacklog, RedisSendRate } from './limits/redis-limits.ts'
 import { Relations } from './modules/contacts/relations.ts'
 import { Provenance } from './modules/messages/provenance.ts'
+import { WakeDigests } from './modules/messages/wake-digest.ts'
 import { DirectConversations } from './modules/conversations/direct-cache.ts'
 import { Conversations } from './modules/conversations/service.ts'
 import { GroupStore } from './modules/groups/store.ts'
@@ -143,10 +144,12 @@ export async function createContext(config: Config, migrate = true): Promise<App
     webhooks,
     storage: config.s3 ? new S3Storage(config.s3) : new FileStorage(join(config.dataDir, 'files')),
     announcements: undefined as unknown as AnnouncementFanout,
+    wakeDigests: undefined as unknown as WakeDigests,
     metrics,
   }
   // The fan-out writes through the context's own writer, backlog and push.
   ctx.announcements = new AnnouncementFanout(ctx, config.announcementBatch)
+  ctx.wakeDigests = new WakeDigests(ctx, config.wakeDigestPollMs)
   return ctx
 }
 
@@ -185,6 +188,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
   })
   ctx.webhooks.start()
   ctx.announcements.start()
+  ctx.wakeDigests.start()
   ctx.log.info({ url, database: ctx.database.kind, redis: Boolean(config.redisUrl) }, 'AgentChat server listening')
   return {
     ctx,
@@ -203,6 +207,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       await Bun.sleep(20)
       await ctx.presence.settled()
       await ctx.announcements.stop()
+      await ctx.wakeDigests.stop()
       await ctx.writer.flushed()
       await ctx.webhooks.stop()
       await ctx.acks.drain()

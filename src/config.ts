@@ -131,6 +131,11 @@ export const configFields = {
     'Recipients per batch when an operator announcement fans out (one batch is one round of writer statements; smaller batches leave more room for ordinary traffic).',
     '500',
   ),
+  WAKE_DIGEST_POLL_MS: field(
+    T.Optional(T.Integer({ minimum: 100, maximum: 3_600_000 })),
+    'How often each worker looks for quiet-hours windows that ended, to send their `wake.digest` (extension). One row per agent and window in Postgres makes it exactly once across workers and processes.',
+    '30000',
+  ),
   WEBHOOK_ALLOW_PRIVATE: field(
     T.Optional(T.Union([T.Literal('0'), T.Literal('1')])),
     '`1` lets webhook URLs reach loopback, private, link-local, CGNAT and metadata addresses (local development, tests). Off: refused at creation and re-checked after DNS resolution at every delivery.',
@@ -197,6 +202,7 @@ export interface Config {
   secretsKey: string | undefined
   adminKey: string | undefined
   announcementBatch: number
+  wakeDigestPollMs: number
   apiRateLimitPerMin: number
   strictBodies: boolean
   quotas: { agentsPerOwner: number; messagesPerDay: number }
@@ -212,7 +218,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH', 'API_RATE_LIMIT_PER_MIN', 'QUOTA_AGENTS_PER_OWNER', 'QUOTA_MESSAGES_PER_DAY'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH', 'WAKE_DIGEST_POLL_MS', 'API_RATE_LIMIT_PER_MIN', 'QUOTA_AGENTS_PER_OWNER', 'QUOTA_MESSAGES_PER_DAY'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -260,6 +266,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretsKey: e.SECRETS_KEY,
     adminKey: e.ADMIN_KEY,
     announcementBatch: e.ANNOUNCEMENT_BATCH ?? 500,
+    wakeDigestPollMs: e.WAKE_DIGEST_POLL_MS ?? 30_000,
     apiRateLimitPerMin: e.API_RATE_LIMIT_PER_MIN ?? 6000,
     strictBodies: e.STRICT_BODIES === '1',
     quotas: { agentsPerOwner: e.QUOTA_AGENTS_PER_OWNER ?? 0, messagesPerDay: e.QUOTA_MESSAGES_PER_DAY ?? 0 },

@@ -12,6 +12,7 @@ import type { Backlog } from './limits/backlog.ts'
 import type { Counters } from './limits/counters.ts'
 import type { LoopDamper } from './limits/loop-damping.ts'
 import type { Provenance } from './modules/messages/provenance.ts'
+import type { WakeDigests } from './modules/messages/wake-digest.ts'
 import type { SendRate } from './limits/send-rate.ts'
 import type { Mailer } from './mail/mailer.ts'
 import type { AgentStore } from './modules/agents/store.ts'
@@ -69,6 +70,8 @@ export interface AppContext {
   dashboard: DashboardHub
   /** Works unfinished operator announcements, a batch at a time (every worker; leases decide who). */
   announcements: AnnouncementFanout
+  /** Sends wake.digest when an agent's quiet hours end (every worker; one row per window decides who). */
+  wakeDigests: WakeDigests
   /** Encrypts stored webhook signing secrets. */
   secrets: SecretBox
   /** Uploads and avatars: files under DATA_DIR, or S3 when configured. */

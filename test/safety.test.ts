@@ -319,6 +319,141 @@ describe.each(await backends())('provenance on %s', (backend) => {
   })
 })
 
+/** HH:MM:SS in `tz`, `offsetS` seconds from now. */
+function localTime(tz: string, offsetS: number): string {
+  const f = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+  return f.format(new Date(Date.now() + offsetS * 1000))
+}
+
+describe.each(await backends())('wake filters on %s', (backend) => {
+  let s: TestServer
+  let rx: Awaited<ReturnType<typeof startReceiver>>
+  beforeAll(async () => {
+    rx = await startReceiver()
+    s = await startTestServer(backend, { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50', WAKE_DIGEST_POLL_MS: '250' })
+  })
+  afterAll(async () => {
+    await s?.stop()
+    rx?.stop()
+  })
+
+  const setWake = async (x: Registered, wake: unknown) => {
+    const r = await api(s, 'PATCH', `/v1/agents/${x.handle}`, { key: x.apiKey, body: { settings: { wake } } })
+    expect(r.status).toBe(200)
+    return r.json.settings.wake
+  }
+  const syncIds = async (x: Registered) => {
+    const page = (await x.client.sync()) as any
+    return ((page.envelopes ?? page) as any[]).map((m) => m.id)
+  }
+  const hookFor = async (x: Registered, events: string[]) => {
+    const path = `/ok/wake-${x.handle}`
+    await x.client.createWebhook({ url: `${rx.base}${path}`, events: events as never })
+    return path
+  }
+  const hooked = (path: string, id: string) => rx.got.some((r) => r.path === path && r.body.includes(id))
+
+  test('contacts only: a stranger\'s message is stored (sync has it) but pushes nothing; a contact\'s wakes, frame and webhook', async () => {
+    const { a, b } = await establishedPair(s) // a and b are contacts of each other now
+    const stranger = await registerAgent(s)
+    expect(await setWake(b, { from: 'contacts' })).toEqual({ from: 'contacts', groups: 'all', quiet_hours: null })
+    const path = await hookFor(b, ['message.new'])
+    const wb = await new WsProbe(s.url).hello(b.apiKey)
+    const cold = (await stranger.client.sendMessage({ to: b.handle, content: { text: 'hello, stranger here' } })).message
+    const known = (await a.client.sendMessage({ to: b.handle, content: { text: 'hi from a contact' } })).message
+    await wb.until(() => wb.ofType('message.new').some((f) => f.payload.id === known.id), 'the contact\'s frame')
+    await rx.wait(path, 1, 20_000, (r) => r.body.includes(known.id))
+    await Bun.sleep(400) // the stranger's would have come first
+    expect(wb.ofType('message.new').some((f) => f.payload.id === cold.id)).toBe(false)
+    expect(hooked(path, cold.id)).toBe(false)
+    const ids = await syncIds(b)
+    expect(ids).toContain(cold.id)
+    expect(ids).toContain(known.id)
+    wb.close()
+  })
+
+  test('groups: mentions only — by @handle in the text or in metadata.mentions', async () => {
+    const [a, b] = [await registerAgent(s), await registerAgent(s)]
+    await setWake(b, { groups: 'mentions' })
+    const path = await hookFor(b, ['message.new'])
+    const g = await a.client.createGroup({ name: 'mentions' })
+    const groupId = (g as any).group?.id ?? (g as any).id
+    await b.client.acceptGroupInvite((await a.client.addGroupMember(groupId, b.handle)).invite_id!)
+    const wb = await new WsProbe(s.url).hello(b.apiKey)
+    const say = async (text: string, metadata?: Record<string, unknown>) => (await a.client.sendMessage({ conversation_id: groupId, content: { text }, ...(metadata ? { metadata } : {}) })).message
+    const plain = await say('status update for everyone')
+    const lookalike = await say(`mail ${b.handle}@example.com and @${b.handle}x`)
+    const byText = await say(`@${b.handle} can you look?`)
+    const byMeta = await say('see above', { mentions: [b.handle] })
+    for (const m of [byText, byMeta]) {
+      await wb.until(() => wb.ofType('message.new').some((f) => f.payload.id === m.id), 'a mention')
+      await rx.wait(path, 1, 20_000, (r) => r.body.includes(m.id))
+    }
+    await Bun.sleep(300)
+    for (const m of [plain, lookalike]) {
+      expect(wb.ofType('message.new').some((f) => f.payload.id === m.id)).toBe(false)
+      expect(hooked(path, m.id)).toBe(false)
+    }
+    const ids = await syncIds(b)
+    for (const m of [plain, lookalike, byText, byMeta]) expect(ids).toContain(m.id)
+    wb.close()
+  })
+
+  test('quiet hours hold every push, sync has everything, and wake.digest counts what was held when they end', async () => {
+    const { a, b } = await establishedPair(s)
+    const tz = 'Europe/Paris'
+    // A window starting a moment from now (so the pair's first messages are not in it).
+    const wake = await setWake(b, { quiet_hours: { start: localTime(tz, 2), end: localTime(tz, 9), tz } })
+    expect(wake.quiet_hours.tz).toBe(tz)
+    const path = await hookFor(b, ['message.new', 'wake.digest'])
+    const wb = await new WsProbe(s.url).hello(b.apiKey)
+    await Bun.sleep(2500)
+    const held = []
+    for (let i = 0; i < 3; i++) held.push((await a.client.sendMessage({ to: b.handle, content: { text: `while you sleep ${i}` } })).message)
+    // Sync has everything at once.
+    const ids = await syncIds(b)
+    for (const m of held) expect(ids).toContain(m.id)
+    // The digest when the window ends (exactly one, frame and webhook), then pushes again.
+    await wb.until(() => wb.ofType('wake.digest').length > 0, 'wake.digest', 20_000)
+    const digest = wb.ofType('wake.digest')[0]!.payload
+    expect(digest).toMatchObject({ agent: b.handle, held: 3 })
+    expect(digest.conversations).toEqual([{ conversation_id: held[0]!.conversation_id, count: 3 }])
+    const [hookDigest] = await rx.wait(path, 1, 20_000, (r) => r.event === 'wake.digest')
+    expect(JSON.parse(hookDigest!.body).data).toMatchObject({ held: 3, quiet_until: digest.quiet_until })
+    for (const m of held) {
+      expect(wb.ofType('message.new').some((f) => f.payload.id === m.id)).toBe(false)
+      expect(hooked(path, m.id)).toBe(false)
+    }
+    const after = (await a.client.sendMessage({ to: b.handle, content: { text: 'good morning' } })).message
+    await wb.until(() => wb.ofType('message.new').some((f) => f.payload.id === after.id), 'a push after quiet hours')
+    await Bun.sleep(600) // several more digest polls: still one digest
+    expect(wb.ofType('wake.digest').length).toBe(1)
+    expect(rx.got.filter((r) => r.path === path && r.event === 'wake.digest').length).toBe(1)
+    wb.close()
+  }, 60_000)
+
+  test('validation: unknown zone, empty window, bad times, unknown keys — 400 in the flat envelope', async () => {
+    const a = await registerAgent(s)
+    for (const bad of [
+      { quiet_hours: { start: '22:00', end: '07:00', tz: 'Mars/Olympus' } },
+      { quiet_hours: { start: '22:00', end: '22:00', tz: 'UTC' } },
+      { quiet_hours: { start: '25:00', end: '07:00', tz: 'UTC' } },
+      { quiet_hours: { start: '22:00', end: '07:00' } },
+      { from: 'friends' },
+      { groups: 'some' },
+    ]) {
+      const r = await api(s, 'PATCH', `/v1/agents/${a.handle}`, { key: a.apiKey, body: { settings: { wake: bad } } })
+      expect({ bad, status: r.status, code: r.json.code }).toEqual({ bad, status: 400, code: 'VALIDATION_ERROR' })
+    }
+    expect(await setWake(a, { quiet_hours: { start: '22:00', end: '07:00', tz: 'Europe/Paris' } })).toEqual({
+      from: 'anyone',
+      groups: 'all',
+      quiet_hours: { start: '22:00', end: '07:00', tz: 'Europe/Paris' },
+    })
+    expect(await setWake(a, { quiet_hours: null })).toEqual({ from: 'anyone', groups: 'all', quiet_hours: null })
+  })
+})
+
 describe('loop damping frames (embedded)', () => {
   let s: TestServer
   beforeAll(async () => {

@@ -667,3 +667,19 @@ export const memories = pgTable(
   },
   (t) => [index('memories_author_idx').on(t.authorId, t.createdAt).where(sql`superseded_at IS NULL`)],
 )
+
+/**
+ * One row per agent per quiet-hours window that ended (issue 16's wake.digest): inserted by
+ * whichever worker of whichever process sees the window end first, so the digest is sent once.
+ */
+export const wakeDigests = pgTable(
+  'wake_digests',
+  {
+    agentId: text('agent_id').notNull(),
+    windowEnd: ts('window_end').notNull(),
+    windowStart: ts('window_start').notNull(),
+    held: integer('held').notNull().default(0),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.windowEnd] })],
+)

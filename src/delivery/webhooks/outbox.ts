@@ -1,4 +1,5 @@
 import type { RawSql } from '../../db/client.ts'
+import { WAKE_FILTER_SQL } from '../wake-sql.ts'
 
 /*
  * The webhook outbox (contract §13). An event is enqueued in the same transaction — for
@@ -21,6 +22,7 @@ export const WEBHOOK_EVENTS = [
   'message.approved',
   'message.rejected',
   'conversation.loop_detected',
+  'wake.digest',
 ] as const
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number]
 
@@ -62,7 +64,8 @@ export async function enqueue(q: RawSql, event: WebhookEventName, key: string, d
 /**
  * The `message.new` part of the writer's statement: for each message just numbered, one row per
  * subscribed webhook of each active member other than the sender, except members the send skipped
- * (backlog cap), members who muted the sender or the conversation, and fully paused agents. The
+ * (backlog cap), members who muted the sender or the conversation, fully paused agents, and
+ * members whose wake filters hold this message back (quiet hours, contacts only, mentions). The
  * body is built at the first attempt from `message_id`. The uncorrelated EXISTS is evaluated once
  * per statement: with no `message.new` webhook anywhere, the join costs nothing.
  */
@@ -75,6 +78,7 @@ export const MESSAGE_NEW_OUTBOX_CTE = `hooks AS (
   JOIN agents ha ON ha.id = hm.agent_id AND ha.paused_by_owner <> 'full'
   WHERE EXISTS (SELECT 1 FROM webhooks ew WHERE ew.active AND 'message.new' = ANY(ew.events))
     AND (n.sk IS NULL OR NOT (n.sk::jsonb ? hm.agent_id))
+    AND ${WAKE_FILTER_SQL}
     AND NOT EXISTS (SELECT 1 FROM mutes mu WHERE mu.muter_agent_id = hm.agent_id
       AND ((mu.target_kind = 'agent' AND mu.target_id = n.snd) OR (mu.target_kind = 'conversation' AND mu.target_id = n.c))
       AND (mu.muted_until IS NULL OR mu.muted_until > now()))

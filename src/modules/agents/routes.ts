@@ -9,6 +9,7 @@ import { isVisible, requireOwnHandle } from './record.ts'
 import { CapabilityList } from './capabilities.ts'
 import { AgentCard, agentCard } from './card.ts'
 import { LoopDampingSetting, WrapUntrustedSetting } from './safety.ts'
+import { WakeSetting } from './wake-settings.ts'
 import { deleteAgent, updateAgent } from './service.ts'
 import { AgentProfile, AgentSelf, profileBody, selfBody } from './shapes.ts'
 
@@ -20,6 +21,7 @@ const Settings = t.Object({
   group_invite_policy: t.Optional(Mode),
   loop_damping: t.Optional(LoopDampingSetting),
   wrap_untrusted: t.Optional(WrapUntrustedSetting),
+  wake: t.Optional(WakeSetting),
   // Removed from the wire (contract §3.1): still accepted from older clients, and ignored.
   discoverable: t.Optional(t.Boolean({ deprecated: true, description: 'Ignored (removed from the wire)' })),
 })

@@ -1,5 +1,6 @@
 import { t } from 'elysia'
 import type { AgentRecord } from './record.ts'
+import { WAKE_DEFAULTS, wakeOf, type Wake } from './wake-settings.ts'
 
 /*
  * Per-agent safeguards (issue 16), stored together in `agents.safety` and exposed under
@@ -60,18 +61,21 @@ export const wantsWrapped = (a: Pick<AgentRecord, 'safety'>) => stored(a).wrap_u
 /** The safety part of `settings` as the agent reads it back (defaults shown). */
 export function safetySettings(a: Pick<AgentRecord, 'safety'>) {
   const b = loopBudget(a)
-  return { loop_damping: { max_turns: b.maxTurns, window_s: b.windowMs / 1000 }, wrap_untrusted: wantsWrapped(a) }
+  return { loop_damping: { max_turns: b.maxTurns, window_s: b.windowMs / 1000 }, wrap_untrusted: wantsWrapped(a), wake: wakeOf(a) }
 }
 
 export interface SafetyPatch {
   loop_damping?: { max_turns: number; window_s?: number }
   wrap_untrusted?: boolean
+  wake?: Partial<Wake>
 }
 
 /** The top-level keys a PATCH sets in `agents.safety` (merged with `||`), or null when none. */
 export function safetyPatch(patch: SafetyPatch): Record<string, unknown> | null {
   const out: Record<string, unknown> = {}
   if (patch.wrap_untrusted !== undefined) out.wrap_untrusted = patch.wrap_untrusted
+  // `since`: a digest is only for a window that ended after the quiet hours were set.
+  if (patch.wake !== undefined) out.wake = { ...WAKE_DEFAULTS, ...patch.wake, since: new Date().toISOString() }
   if (patch.loop_damping !== undefined) {
     out.loop_damping = { max_turns: patch.loop_damping.max_turns, window_s: patch.loop_damping.window_s ?? LOOP_DEFAULTS.window_s }
   }

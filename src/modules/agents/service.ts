@@ -8,6 +8,7 @@ import { CLOSE } from '../../realtime/close-codes.ts'
 import type { AgentRecord } from './record.ts'
 import { normalizeCapabilities } from './capabilities.ts'
 import { safetyPatch, type SafetyPatch } from './safety.ts'
+import { intlKnowsZone } from './wake-settings.ts'
 
 export interface AgentUpdate {
   display_name?: string | null
@@ -20,6 +21,8 @@ export interface AgentUpdate {
 }
 
 export async function updateAgent(ctx: AppContext, agent: AgentRecord, u: AgentUpdate): Promise<AgentRecord> {
+  const q = u.settings?.wake?.quiet_hours
+  if (q) await checkQuietHours(ctx, q)
   const set: PgUpdateSetSource<typeof agents> = {}
   if (u.display_name !== undefined) set.displayName = u.display_name
   if (u.description !== undefined) set.description = u.description
@@ -35,6 +38,24 @@ export async function updateAgent(ctx: AppContext, agent: AgentRecord, u: AgentU
   const [row] = await ctx.db.update(agents).set(set).where(eq(agents.id, agent.id)).returning()
   await ctx.agents.changed(agent.id)
   return row!
+}
+
+/**
+ * Quiet hours are applied by this process (Intl) and by Postgres (the webhook side, the digest):
+ * the zone must be known to both, and an empty window is a mistake, not a setting.
+ */
+async function checkQuietHours(ctx: AppContext, q: { start: string; end: string; tz: string }) {
+  const field = (name: string, message: string) => fail('VALIDATION_ERROR', `settings.wake.quiet_hours.${name} ${message}`, { field: `settings.wake.quiet_hours.${name}` })
+  if (q.start === q.end) throw field('end', 'must differ from start')
+  let known = intlKnowsZone(q.tz)
+  if (known) {
+    try {
+      await ctx.database.raw.query(`SELECT now() AT TIME ZONE $1`, [q.tz])
+    } catch {
+      known = false
+    }
+  }
+  if (!known) throw field('tz', `is not a known time zone: ${JSON.stringify(q.tz.slice(0, 64))}`)
 }
 
 /** Soft delete: the handle stays retired forever, the email is freed (lifetime cap still counts the row). */

@@ -1,12 +1,14 @@
 import { t } from 'elysia'
 import type { AgentRecord } from './record.ts'
 import { LoopDampingSetting, safetySettings, WrapUntrustedSetting } from './safety.ts'
+import { WakeSetting } from './wake-settings.ts'
 
 export const Settings = t.Object({
   inbox_mode: t.Union([t.Literal('open'), t.Literal('contacts_only')]),
   group_invite_policy: t.Union([t.Literal('open'), t.Literal('contacts_only')]),
   loop_damping: t.Optional(LoopDampingSetting),
   wrap_untrusted: t.Optional(WrapUntrustedSetting),
+  wake: t.Optional(WakeSetting),
 })
 
 const Status = t.Union([t.Literal('active'), t.Literal('restricted'), t.Literal('suspended'), t.Literal('deleted')])

@@ -1,5 +1,6 @@
 import { loopBudget } from '../agents/safety.ts'
 import { takeTurn } from '../messages/loops.ts'
+import { wakes } from '../messages/wake.ts'
 import { enqueue } from '../../delivery/webhooks/outbox.ts'
 import { spendMessageQuota } from '../../limits/quotas.ts'
 import { noteLimit } from '../../limits/rate-window.ts'
@@ -110,10 +111,14 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 's
   const pub = await publicMessage(ctx.agents, result.message, groupFacts(g))
   const live: AgentRecord[] = []
   const quiet: string[] = []
+  const sender = await ctx.agents.get(job.senderId)
+  const facts = { conversationId: g.id, content: job.content, metadata: job.metadata }
   for (const id of recipients) {
     const a = await ctx.agents.get(id)
     if (!a) continue
     if (a.pausedByOwner === 'full' || (await ctx.mutes.mutes(id, job.senderId, g.id))) quiet.push(id)
+    // Held by its wake filters (quiet hours, mentions only): stored, not pushed, polls not woken.
+    else if (sender && !(await wakes(ctx, a, sender, facts))) continue
     else live.push(a)
   }
   // Provenance is per recipient (is_contact, wrapping): at most four frames, each serialised once.

@@ -19,6 +19,7 @@ import { spendMessageQuota } from '../../limits/quotas.ts'
 import { requireThread, threadIntent } from '../threads/rules.ts'
 import { pairBudget } from '../agents/safety.ts'
 import { takeTurn } from './loops.ts'
+import { wakes } from './wake.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -230,13 +231,17 @@ async function findReplay(ctx: AppContext, conversationId: string, senderId: str
 /**
  * Live push of a new direct message, unless the recipient is fully paused or muted the
  * sender/conversation: then the message is only stored, and its long-polls are woken (sync
- * returns it, so the stream does; a paused agent's stream answers nothing until unpaused).
+ * returns it, so the stream does; a paused agent's stream answers nothing until unpaused). Wake
+ * filters hold the push back too.
  */
 async function fanOutDirect(ctx: AppContext, sender: AgentRecord, recipient: AgentRecord, pub: PublicMessage) {
   if (recipient.pausedByOwner === 'full' || (await ctx.mutes.mutes(recipient.id, sender.id, pub.conversation_id))) {
     ctx.push.wake([recipient.id])
     return
   }
+  // Held by the recipient's wake filters (issue 16): stored, in sync, but nothing is pushed — not
+  // even its long-polls are woken (a poll started later returns it with the rest of sync).
+  if (!(await wakes(ctx, recipient, sender, { conversationId: pub.conversation_id, content: pub.content, metadata: pub.metadata }))) return
   const payload = await ctx.provenance.deliver(pub, recipient, sender)
   ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload }), pub.id)
 }

@@ -63,6 +63,16 @@ const DATA: Record<WebhookEventName, { summary: string; data: TSchema }> = {
       detected_at: t.String(),
     }),
   },
+  'wake.digest': {
+    summary: "Wake filters (extension): the subscriber's quiet hours ended; how many messages arrived meanwhile (they are in sync), by conversation.",
+    data: t.Object({
+      agent: Nullable,
+      quiet_from: t.String(),
+      quiet_until: t.String(),
+      held: t.Integer(),
+      conversations: t.Array(t.Object({ conversation_id: t.String(), count: t.Integer() })),
+    }),
+  },
   'agent.created': { summary: 'A new agent registered (system-agent subscribers only).', data: t.Object({ handle: t.String(), display_name: Nullable, created_at: t.String() }) },
 }
 
