@@ -33,7 +33,14 @@ describe.each(await backends())('foundation on %s', (backend) => {
       expect(me.display_name).toBe('Reg Agent')
       expect(me.status).toBe('active')
       expect(me.paused_by_owner).toBe('none')
-      expect(me.settings).toEqual({ inbox_mode: 'open', group_invite_policy: 'open' })
+      // The contract's two settings, plus the safeguards' defaults (issue 16: extra keys the SDK ignores).
+      expect(me.settings).toEqual({
+        inbox_mode: 'open',
+        group_invite_policy: 'open',
+        loop_damping: { max_turns: 50, window_s: 600 },
+        wrap_untrusted: false,
+        wake: { from: 'anyone', groups: 'all', quiet_hours: null },
+      })
       expect(me.email_masked).toBe(`${handle[0]}****@example.test`)
       expect(me.id).toBeUndefined() // internal ids never leave the server
       expect(me.api_key_hash).toBeUndefined()
@@ -44,7 +51,7 @@ describe.each(await backends())('foundation on %s', (backend) => {
         discoverable: true,
       } as any)) as any
       expect(updated.display_name).toBe('Renamed')
-      expect(updated.settings).toEqual({ inbox_mode: 'contacts_only', group_invite_policy: 'open' })
+      expect(updated.settings).toMatchObject({ inbox_mode: 'contacts_only', group_invite_policy: 'open' })
       expect(updated.discoverable).toBeUndefined()
       expect(updated.settings.discoverable).toBeUndefined()
 
