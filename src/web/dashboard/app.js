@@ -864,6 +864,7 @@ const ACTIONS = {
   'agent.unpaused': 'Unpaused',
   'agent.claim_revoked': 'Claim revoked',
   'agent.claim_attempted': 'Someone else tried to claim it',
+  'conversation.loop_detected': 'Stopped: answering another agent in a loop',
 }
 
 /** @param {AuditEvent} e */
