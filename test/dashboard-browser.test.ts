@@ -345,6 +345,57 @@ if (!existsSync(CHROMIUM)) {
       await messageItem(live.message.id).waitFor()
     })
 
+    test('approval before send in the page: "Every message" holds a send, it appears live, Approve sends it (seen arriving), Reject never does', async () => {
+      await page.goto(`${s.url}/dashboard#/agent/${a.handle}`)
+      await page.getByRole('heading', { name: /Research assistant/ }).waitFor()
+      await page.locator(`#conv-list a[data-conversation="${conversationId}"]`).click()
+      await page.locator('#thread-title', { hasText: 'Travel planner' }).waitFor()
+      expect(await page.locator('#approvals-empty').isVisible()).toBe(true)
+      await page.getByLabel('Approve its messages before they are sent').selectOption('all')
+      await page.locator('#events li[data-action="agent.approval_mode_changed"]').first().waitFor()
+      const bws = await new WsProbe(s.url).hello(b.apiKey, [])
+      const text = 'Booked: Hotel Zentral, 12–14 March, €180 a night.'
+      const held = await a.client.sendMessage({ to: b.handle, content: { text } })
+      const approvalId = (held.message as any).approval_id as string
+      expect((held.message as any).status).toBe('pending_approval')
+      // Shown without a reload (the dashboard socket's approval.pending).
+      const item = page.locator(`#approvals li[data-approval-id="${approvalId}"]`)
+      await item.waitFor()
+      expect(await item.locator('.text').textContent()).toBe(text)
+      expect(await item.textContent()).toContain(`To @${b.handle}`)
+      await shoot('approvals', (p) => p.evaluate("document.querySelector('.approvals').scrollIntoView({ block: 'start' })"))
+      await Bun.sleep(200)
+      expect(bws.ofType('message.new').some((f) => f.payload.content?.text === text)).toBe(false)
+
+      await item.getByRole('button', { name: 'Approve' }).click()
+      await page.locator('#notice', { hasText: 'Approved' }).waitFor()
+      await until(async () => (await item.count()) === 0, 'the approved item to leave the list')
+      await bws.until(() => bws.ofType('message.new').some((f) => f.payload.content?.text === text), 'the approved message at the recipient')
+      const arrived = bws.ofType('message.new').find((f) => f.payload.content?.text === text)!
+      // And it appears in the owner's open conversation, live.
+      await messageItem(arrived.payload.id).locator('.text', { hasText: text }).waitFor()
+      expect(await messageItem(arrived.payload.id).getAttribute('class')).toBe('msg own')
+
+      const secret = 'Here is the company card number…'
+      const held2 = await a.client.sendMessage({ to: b.handle, content: { text: secret } })
+      const item2 = page.locator(`#approvals li[data-approval-id="${(held2.message as any).approval_id}"]`)
+      await item2.waitFor()
+      await item2.getByRole('button', { name: 'Reject' }).click()
+      await page.locator('#notice', { hasText: 'Rejected' }).waitFor()
+      await until(async () => (await item2.count()) === 0, 'the rejected item to leave the list')
+      await page.locator('#events li[data-action="message.rejected"]').first().waitFor()
+      await Bun.sleep(300)
+      expect(bws.ofType('message.new').some((f) => f.payload.content?.text === secret)).toBe(false)
+      expect(((await b.client.sync()) as any[]).some((r) => r.content?.text === secret)).toBe(false)
+      expect(await page.locator('#messages li.msg .text', { hasText: secret }).count()).toBe(0)
+
+      const modeSet = page.waitForResponse((r) => r.url().endsWith(`/dashboard/agents/${a.handle}/approval`) && r.request().method() === 'POST')
+      await page.getByLabel('Approve its messages before they are sent').selectOption('none')
+      expect((await modeSet).status()).toBe(200)
+      expect((await a.client.sendMessage({ to: b.handle, content: { text: 'Sent freely again.' } })).message.seq).toBeGreaterThan(0)
+      bws.close()
+    })
+
     test('release in the page: the agent leaves the list', async () => {
       await page.goto(`${s.url}/dashboard#/agent/${c.handle}`)
       await page.getByRole('heading', { name: /Inbox triage/ }).waitFor()

@@ -20,6 +20,11 @@ export const AUDIT_ACTIONS = [
   'owner.signed_out_all',
   // Issue 16: two agents stopped answering each other (metadata: conversation, peer, turns).
   'conversation.loop_detected',
+  // Issue 16.6, approval before send: the owner set the mode; a send was held, approved, rejected.
+  'agent.approval_mode_changed',
+  'message.approval_requested',
+  'message.approved',
+  'message.rejected',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 export type ActorType = 'agent' | 'owner' | 'system' | 'operator'

@@ -36,6 +36,8 @@ export const agents = pgTable(
     status: text('status').notNull().default('active'),
     /** none | send | full */
     pausedByOwner: text('paused_by_owner').notNull().default('none'),
+    /** Owner approval before send (issue 16.6): none | all | cold. Set by the owner only; cleared with the claim. */
+    ownerApproval: text('owner_approval').notNull().default('none'),
     /** open | contacts_only */
     inboxMode: text('inbox_mode').notNull().default('open'),
     /** open | contacts_only */
@@ -573,9 +575,16 @@ export const approvals = pgTable(
   'approvals',
   {
     id: text('id').primaryKey(),
+    /**
+     * contract: held for the RECIPIENT's approval (a category at level `ask`);
+     * outgoing: held for the SENDER's owner's approval (issue 16.6; recipient_id is then the
+     * recipient agent of a direct send or the group's conversation id).
+     */
+    kind: text('kind').notNull().default('contract'),
     senderId: text('sender_id').notNull(),
     recipientId: text('recipient_id').notNull(),
     clientMsgId: text('client_msg_id').notNull(),
+    /** The category for `contract`; '' for `outgoing`. */
     category: text('category').notNull(),
     /** The send body: to, type, content, metadata. */
     request: jsonb('request').notNull(),
@@ -588,8 +597,11 @@ export const approvals = pgTable(
   },
   (t) => [
     // A retried send (same client_msg_id) is the same request, not a second one.
-    uniqueIndex('approvals_request_uq').on(t.senderId, t.recipientId, t.clientMsgId),
+    // One of each kind: an owner-approved send may then be held again by the recipient's contract.
+    uniqueIndex('approvals_request_kind_uq').on(t.kind, t.senderId, t.recipientId, t.clientMsgId),
     index('approvals_recipient_idx').on(t.recipientId, t.status, t.createdAt),
+    // The owner's list of its agent's held sends.
+    index('approvals_outgoing_idx').on(t.senderId, t.status, t.createdAt).where(sql`kind = 'outgoing'`),
   ],
 )
 

@@ -36,7 +36,7 @@ export async function approvalBody(ctx: AppContext, r: ApprovalRow) {
 /** The recipient's pending requests, oldest first. */
 export async function pendingFor(ctx: AppContext, recipientId: string) {
   const rows = await ctx.database.raw.query<ApprovalRow>(
-    `SELECT * FROM approvals WHERE recipient_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT 200`,
+    `SELECT * FROM approvals WHERE kind = 'contract' AND recipient_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT 200`,
     [recipientId],
   )
   return Promise.all(rows.map((r) => approvalBody(ctx, r)))
@@ -53,11 +53,11 @@ export async function pendingFor(ctx: AppContext, recipientId: string) {
 export async function decide(ctx: AppContext, recipient: AgentRecord, approvalId: string, verdict: 'approve' | 'reject', decidedBy: string) {
   const next = verdict === 'approve' ? 'approving' : 'rejected'
   const [row] = await ctx.database.raw.query<ApprovalRow>(
-    `UPDATE approvals SET status = $3, decided_by = $4, decided_at = now() WHERE id = $1 AND recipient_id = $2 AND status = 'pending' RETURNING *`,
+    `UPDATE approvals SET status = $3, decided_by = $4, decided_at = now() WHERE id = $1 AND kind = 'contract' AND recipient_id = $2 AND status = 'pending' RETURNING *`,
     [approvalId, recipient.id, next, decidedBy],
   )
   if (!row) {
-    const seen = await ctx.database.raw.query(`SELECT 1 FROM approvals WHERE id = $1 AND recipient_id = $2`, [approvalId, recipient.id])
+    const seen = await ctx.database.raw.query(`SELECT 1 FROM approvals WHERE id = $1 AND kind = 'contract' AND recipient_id = $2`, [approvalId, recipient.id])
     throw seen.length > 0 ? fail('ALREADY_DECIDED') : fail('APPROVAL_NOT_FOUND')
   }
   const sender = await ctx.agents.get(row.sender_id)

@@ -22,23 +22,23 @@ export interface HeldOutcome {
 export async function holdForApproval(ctx: AppContext, sender: AgentRecord, recipient: AgentRecord, body: SendBody, category: Category): Promise<HeldOutcome> {
   const request = { to: recipient.handle, type: body.type ?? 'text', content: body.content, metadata: body.metadata ?? {} }
   const existing = await ctx.database.raw.query<{ id: string; status: string; message_id: string | null }>(
-    `SELECT id, status, message_id FROM approvals WHERE sender_id = $1 AND recipient_id = $2 AND client_msg_id = $3`,
+    `SELECT id, status, message_id FROM approvals WHERE kind = 'contract' AND sender_id = $1 AND recipient_id = $2 AND client_msg_id = $3`,
     [sender.id, recipient.id, body.client_msg_id],
   )
   if (!existing[0]) {
     const [{ n } = { n: 0 }] = await ctx.database.raw.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM approvals WHERE sender_id = $1 AND recipient_id = $2 AND status IN ('pending', 'approving')`,
+      `SELECT count(*)::int AS n FROM approvals WHERE kind = 'contract' AND sender_id = $1 AND recipient_id = $2 AND status IN ('pending', 'approving')`,
       [sender.id, recipient.id],
     )
     if (Number(n) >= MAX_PENDING_PER_PAIR) throw rateLimited(60_000, `@${recipient.handle} has not yet decided on ${MAX_PENDING_PER_PAIR} of your messages`)
     await ctx.database.raw.query(
       `INSERT INTO approvals (id, sender_id, recipient_id, client_msg_id, category, request) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-       ON CONFLICT (sender_id, recipient_id, client_msg_id) DO NOTHING`,
+       ON CONFLICT (kind, sender_id, recipient_id, client_msg_id) DO NOTHING`,
       [newId('apr'), sender.id, recipient.id, body.client_msg_id, category, JSON.stringify(request)],
     )
   }
   const [row] = await ctx.database.raw.query<{ id: string; status: string; message_id: string | null }>(
-    `SELECT id, status, message_id FROM approvals WHERE sender_id = $1 AND recipient_id = $2 AND client_msg_id = $3`,
+    `SELECT id, status, message_id FROM approvals WHERE kind = 'contract' AND sender_id = $1 AND recipient_id = $2 AND client_msg_id = $3`,
     [sender.id, recipient.id, body.client_msg_id],
   )
   const status = row!.status === 'approved' ? 'approved' : row!.status === 'rejected' ? 'rejected' : 'pending_approval'

@@ -20,6 +20,7 @@ import { requireThread, threadIntent } from '../threads/rules.ts'
 import { pairBudget } from '../agents/safety.ts'
 import { takeTurn } from './loops.ts'
 import { wakes } from './wake.ts'
+import { holdOutgoing, holdsOutgoing } from '../approvals/outgoing.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -51,6 +52,8 @@ function cleanContent(c: SendBody['content']): Record<string, unknown> {
 export interface SendOptions {
   /** The recipient approved this held send (modules/approvals): its category is not checked again. */
   approved?: boolean
+  /** The sender's owner approved this held send (approvals/outgoing): it is not held again. */
+  ownerApproved?: boolean
 }
 
 /** POST /v1/messages: validates the target, then dispatches to the direct (or group) path. */
@@ -65,6 +68,8 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody,
   if (payloadBytes(content, body.metadata) > MESSAGE_LIMITS.maxPayloadBytes) throw fail('CONTENT_TOO_LARGE')
   const category = categoryOf(body.metadata)
   const thread = threadIntent(body.metadata)
+  // A hold keeps the send as the agent made it: a thread it opens gets its id when it is written.
+  const asSent = body
   if (thread) body = { ...body, metadata: thread.metadata }
   // Past the writer's queue bound: a fast 503, before any token or backlog slot is taken.
   if (ctx.writer.overloaded()) throw overloadError()
@@ -73,9 +78,15 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody,
     if (id.startsWith('conv_')) throw fail('VALIDATION_ERROR', 'Use `to` to send to a direct conversation')
     await checkAttachmentForSend(ctx, sender.id, content.attachment_id, { groupId: id })
     if (thread?.replyTo) await requireThread(ctx.database.raw, id, thread.replyTo)
+    // Approval before send (mode `all`; a group is never a first contact): held once the group,
+    // membership and pause checks pass — otherwise sendToGroup answers with the refusal.
+    if (!opts.ownerApproved && holdsOutgoing(sender, { direct: false, conversationExists: true }) && sender.pausedByOwner === 'none') {
+      const g = await ctx.groups.get(id)
+      if (g && !g.deletedAt && g.members.some((m) => m.agentId === sender.id)) return holdOutgoing(ctx, sender, { recipientId: g.id, conversationId: g.id }, asSent)
+    }
     return sendToGroup(ctx, sender, body, content)
   }
-  return sendDirect(ctx, sender, body, content, opts.approved ? null : category, thread?.replyTo ?? null)
+  return sendDirect(ctx, sender, body, content, opts.approved ? null : category, thread?.replyTo ?? null, opts.ownerApproved ? null : asSent)
 }
 
 async function sendDirect(
@@ -85,6 +96,8 @@ async function sendDirect(
   content: Record<string, unknown>,
   category: Category | null,
   threadReply: string | null,
+  /** The send as made, to hold for the owner's approval; null once the owner approved it. */
+  holdable: SendBody | null,
 ): Promise<SendOutcome | HeldOutcome> {
   // Checks in the contract's order (§5.1).
   const handle = normalizeHandle(body.to!)
@@ -99,6 +112,14 @@ async function sendDirect(
   if (threadReply) await requireThread(ctx.database.raw, conv?.id ?? null, threadReply)
   if (recipient.inboxMode === 'contacts_only' && !(await ctx.relations.hasContact(recipient.id, sender.id))) {
     throw fail('INBOX_RESTRICTED')
+  }
+  // Approval before send (issue 16.6): held for the sender's owner after the checks that do not
+  // depend on time; what does (rate, damping, contracts, cold cap, backlog) is checked on approval.
+  if (holdable && holdsOutgoing(sender, { direct: true, conversationExists: conv !== null })) {
+    if (category && (await levelFor(ctx, recipient.id, sender.id, category)) === 'never') {
+      throw fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
+    }
+    return holdOutgoing(ctx, sender, { recipientId: recipient.id, to: recipient.handle }, holdable)
   }
   const admittedAt = await takeSenderToken(ctx.sendRate, sender)
   const msgId = newId('msg')

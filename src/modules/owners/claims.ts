@@ -7,6 +7,7 @@ import { normalizeHandle } from '../../lib/handles.ts'
 import type { AgentRecord } from '../agents/record.ts'
 import { avatarUrl } from '../agents/shapes.ts'
 import { checkAgentQuota } from '../../limits/quotas.ts'
+import { approvalModeOf, dropOutgoing } from '../approvals/outgoing.ts'
 
 /** Contract §15/§17: five failed claims on one agent in ten minutes lock further attempts. */
 export const CLAIM_FAILURES = { limit: 5, windowMs: 600_000 } as const
@@ -21,6 +22,8 @@ export function claimedAgentBody(ctx: AppContext, a: AgentRecord, claimedAt: Dat
     avatar_url: avatarUrl(ctx.config.publicUrl, a.avatarKey),
     status: a.status,
     paused_by_owner: a.pausedByOwner as 'none' | PauseMode,
+    /** Approval before send (issue 16.6): none | all | cold. */
+    approval_mode: approvalModeOf(a),
     claimed_at: new Date(claimedAt).toISOString(),
     created_at: a.createdAt.toISOString(),
   }
@@ -103,19 +106,24 @@ export async function claim(ctx: AppContext, ownerId: string, apiKey: string, re
   throw fail('ALREADY_CLAIMED')
 }
 
-/** DELETE /dashboard/agents/:handle. Releasing also lifts a pause: an unowned agent has no one to unpause it. */
+/**
+ * DELETE /dashboard/agents/:handle. Releasing also lifts a pause and clears the approval mode (an
+ * unowned agent has no one to unpause it or approve its sends); its sends still waiting for
+ * approval are rejected (`message.rejected`, reason `claim_released`).
+ */
 export async function release(ctx: AppContext, ownerId: string, rawHandle: string): Promise<void> {
   const { agent } = await ownedAgent(ctx, ownerId, rawHandle, fail('CLAIM_NOT_FOUND'))
   const wasFull = agent.pausedByOwner === 'full'
   const released = await ctx.database.transaction(async (q) => {
     const rows = await q.query(`DELETE FROM owner_claims WHERE agent_id = $1 AND owner_id = $2 RETURNING 1`, [agent.id, ownerId])
-    if (rows.length === 0) return false
-    await q.query(`UPDATE agents SET paused_by_owner = 'none', updated_at = now() WHERE id = $1`, [agent.id])
+    if (rows.length === 0) return null
+    await q.query(`UPDATE agents SET paused_by_owner = 'none', owner_approval = 'none', updated_at = now() WHERE id = $1`, [agent.id])
     await recordAudit(q, { agentId: agent.id, ownerId, actorType: 'owner', action: 'agent.released', metadata: {} })
-    return true
+    return dropOutgoing(q, agent.id)
   })
   if (!released) throw fail('CLAIM_NOT_FOUND')
   await ctx.agents.changed(agent.id)
+  for (const frame of released) ctx.push.toAgents([agent.id], frame)
   await ctx.bus.publish({ type: 'owner.claims_changed', ownerId })
   if (wasFull) await ctx.bus.publish({ type: 'agent.redrain', agentId: agent.id })
 }

@@ -11,6 +11,7 @@ import { AvatarSet, imageBody, Ok, PUT_ERRORS } from '../avatars/routes.ts'
 import { removeGroupAvatar, setGroupAvatar } from '../avatars/service.ts'
 import { requestSignIn, verifySignIn } from './auth.ts'
 import { decide, pendingFor } from '../approvals/service.ts'
+import { decideOutgoing, isOutgoingOf, outgoingFor, setApprovalMode } from '../approvals/outgoing.ts'
 import { claim, claimedAgentBody, ownedAgent, ownedAgents, release, setPause } from './claims.ts'
 import { clearCookie, COOKIES, REFRESH_PATH, setCookie } from './cookies.ts'
 import { authenticateOwner, familyOfRefresh, ownerBody, refreshSession, revokeAll, revokeFamily, type IssuedTokens } from './sessions.ts'
@@ -22,6 +23,7 @@ const ownerDoc = (summary: string, errors: ErrorCode[] = []) =>
   doc({ summary, tags, description: COOKIE_AUTH, errors: ['UNAUTHORIZED', 'OWNER_NOT_FOUND', 'FORBIDDEN', ...errors] })
 
 const Handle = t.Object({ handle: t.String() })
+const ApprovalModeSchema = t.Union([t.Literal('none'), t.Literal('all'), t.Literal('cold')])
 
 /** Every dashboard route's gate: CSRF first (a refused write touches nothing), then the session. */
 async function signedIn(ctx: AppContext, request: Request) {
@@ -286,22 +288,56 @@ export function ownerRoutes(ctx: AppContext) {
           detail: ownerDoc('Remove a group avatar as the claimed agent', ['NOT_FOUND', 'RATE_LIMITED', 'AGENT_NOT_FOUND', 'GROUP_NOT_FOUND', 'GROUP_DELETED']),
         },
       )
-      // Held messages (permission contracts): the recipient's owner decides like the recipient can.
+      // Approval before send (issue 16.6): the owner holds its agent's outgoing messages.
+      .post(
+        '/agents/:handle/approval',
+        async ({ params, body, request }) => {
+          const s = await signedIn(ctx, request)
+          const { agent } = await ownedAgent(ctx, s.owner.id, params.handle)
+          return setApprovalMode(ctx, s.owner.id, agent, body.mode)
+        },
+        {
+          params: Handle,
+          body: t.Object({ mode: ApprovalModeSchema }),
+          response: t.Object({ handle: t.String(), approval_mode: ApprovalModeSchema }),
+          detail: ownerDoc(
+            'Require approval of the claimed agent\'s outgoing messages: `all` (every send), `cold` (a direct send that would open a new conversation; never a group send) or `none` (the default). A held send answers the agent 202 `{status: "pending_approval", approval_id}`; releasing the claim clears the mode',
+            ['VALIDATION_ERROR', 'AGENT_NOT_FOUND'],
+          ),
+        },
+      )
+      // Held messages, both kinds: `contract` — sent TO the agent, a category at level `ask`
+      // (the recipient's owner decides like the recipient can); `outgoing` — sent BY the agent
+      // while its owner requires approval.
       .get(
         '/agents/:handle/approvals',
-        async ({ params, request }) => ({ approvals: await pendingFor(ctx, (await agentOf(request, params.handle)).id) }),
-        { params: Handle, detail: ownerDoc('Messages waiting for the claimed agent\'s approval', ['AGENT_NOT_FOUND']) },
+        async ({ params, request }) => {
+          const agent = await agentOf(request, params.handle)
+          const incoming = (await pendingFor(ctx, agent.id)).map((a) => ({ ...a, kind: 'contract' as const }))
+          return { approvals: [...incoming, ...(await outgoingFor(ctx, agent.id))] }
+        },
+        {
+          params: Handle,
+          detail: ownerDoc(
+            'Messages waiting for a decision: `kind: "contract"` — sent to the claimed agent and held by its permission contract; `kind: "outgoing"` — sent by the claimed agent and held for your approval. Oldest first within each kind',
+            ['AGENT_NOT_FOUND'],
+          ),
+        },
       )
       .post(
         '/agents/:handle/approvals/:id/:verdict',
         async ({ params, request }) => {
           const s = await signedIn(ctx, request)
           const { agent } = await ownedAgent(ctx, s.owner.id, params.handle)
+          if (await isOutgoingOf(ctx, params.id, agent.id)) return decideOutgoing(ctx, s.owner.id, agent, params.id, params.verdict)
           return { approval: await decide(ctx, agent, params.id, params.verdict, `owner:${s.owner.id}`) }
         },
         {
           params: t.Object({ handle: t.String(), id: t.String(), verdict: t.Union([t.Literal('approve'), t.Literal('reject')]) }),
-          detail: ownerDoc('Approve or reject a held message as the claimed agent\'s owner', ['AGENT_NOT_FOUND', 'APPROVAL_NOT_FOUND', 'ALREADY_DECIDED', 'VALIDATION_ERROR']),
+          detail: ownerDoc(
+            'Approve or reject a held message (either kind). Approving an outgoing one sends it now through every check of the send path (rate, cold cap, AWAITING_REPLY, backlog, blocks, pause, contracts): a refusal is the answer and the request stays pending. The sender gets `message.approved` (with the message) or `message.rejected`, as a WebSocket frame and a webhook. Of two concurrent decisions one acts, the other gets 409 ALREADY_DECIDED',
+            ['AGENT_NOT_FOUND', 'APPROVAL_NOT_FOUND', 'ALREADY_DECIDED', 'VALIDATION_ERROR', 'BLOCKED', 'AGENT_PAUSED_BY_OWNER', 'RATE_LIMITED', 'RECIPIENT_BACKLOGGED', 'AWAITING_REPLY', 'LOOP_DETECTED', 'CATEGORY_BLOCKED', 'INBOX_RESTRICTED', 'GROUP_NOT_FOUND'],
+          ),
         },
       )
       // ─── Live socket (contract §12.7) ────────────────────────────────────────────────────

@@ -11,6 +11,7 @@ import type { AgentRecord } from '../agents/record.ts'
 import { consumeOtp, findPending, issueOtp } from './otp.ts'
 import { CLOSE } from '../../realtime/close-codes.ts'
 import { recordAudit, type ActorType } from '../../audit/events.ts'
+import { dropOutgoing } from '../approvals/outgoing.ts'
 
 export const LIFETIME_REGISTRATIONS_PER_EMAIL = 3
 
@@ -117,17 +118,21 @@ export async function replaceKey(ctx: AppContext, agentId: string, via: 'rotatio
     )
     if (!row) return null
     const claims = await q.query<{ owner_id: string }>(`DELETE FROM owner_claims WHERE agent_id = $1 RETURNING owner_id`, [agentId])
+    // No owner any more: nobody to approve its sends (issue 16.6) — the mode goes, the held sends are rejected.
+    const dropped = claims.length > 0 ? await dropOutgoing(q, agentId) : []
+    if (claims.length > 0) await q.query(`UPDATE agents SET owner_approval = 'none' WHERE id = $1`, [agentId])
     const actorType: ActorType = via === 'operator' ? 'operator' : 'agent'
     await recordAudit(
       q,
       { agentId, actorType, action: 'agent.key_rotated', metadata: { via } },
       ...claims.map((c) => ({ agentId, ownerId: c.owner_id, actorType, action: 'agent.claim_revoked' as const, metadata: { reason: 'key_rotated' } })),
     )
-    return { handle: row.handle, ownerIds: claims.map((c) => c.owner_id) }
+    return { handle: row.handle, ownerIds: claims.map((c) => c.owner_id), dropped }
   })
   if (!out) throw fail('EXPIRED', 'Recovery request expired. Please start again.')
   const row = out
   await ctx.agents.changed(agentId)
+  for (const frame of out.dropped) ctx.push.toAgents([agentId], frame)
   for (const ownerId of out.ownerIds) await ctx.bus.publish({ type: 'owner.claims_changed', ownerId })
   await ctx.bus.publish({ type: 'agent.close_sockets', agentId, ...CLOSE.keyRotated })
   return { handle: row.handle, apiKey: key }

@@ -43,12 +43,32 @@ const DATA: Record<WebhookEventName, { summary: string; data: TSchema }> = {
   },
   'group.deleted': { summary: 'A group the subscriber belonged to was deleted.', data: t.Object({ group_id: t.String(), deleted_by_handle: t.String(), deleted_at: t.String() }) },
   'message.approved': {
-    summary: 'A message the subscriber sent with a category at level `ask` was approved by its recipient (or the recipient\'s owner) and delivered.',
-    data: t.Object({ approval_id: t.String(), message_id: t.String(), conversation_id: t.String(), recipient_handle: t.String(), client_msg_id: t.String(), decided_at: t.String() }),
+    summary:
+      'A held message of the subscriber was approved. `kind: "contract"` (or absent): sent with a category at level `ask`, approved by its recipient (or the recipient\'s owner) and delivered. `kind: "outgoing"`: held for the subscriber\'s own owner (approval before send), approved and sent now — `message` is the message as written (null, with `recipient_approval_id`, when the recipient\'s contract holds it in turn).',
+    data: t.Object({
+      approval_id: t.String(),
+      kind: t.Optional(t.Union([t.Literal('contract'), t.Literal('outgoing')])),
+      message_id: Nullable,
+      conversation_id: Nullable,
+      recipient_handle: t.Optional(t.String({ description: 'Direct sends' })),
+      message: t.Optional(t.Union([MessageSchema, t.Null()])),
+      recipient_approval_id: t.Optional(t.String()),
+      client_msg_id: t.String(),
+      decided_at: t.String(),
+    }),
   },
   'message.rejected': {
-    summary: 'A message the subscriber sent with a category at level `ask` was rejected; it was never delivered.',
-    data: t.Object({ approval_id: t.String(), recipient_handle: t.String(), client_msg_id: t.String(), decided_at: t.String() }),
+    summary:
+      'A held message of the subscriber was rejected and never delivered: by its recipient under a permission contract, or (`kind: "outgoing"`) by the subscriber\'s owner — `reason: "claim_released"` when the owner released the claim before deciding.',
+    data: t.Object({
+      approval_id: t.String(),
+      kind: t.Optional(t.Union([t.Literal('contract'), t.Literal('outgoing')])),
+      recipient_handle: t.Optional(t.String()),
+      conversation_id: t.Optional(t.String({ description: 'Group sends held for the owner' })),
+      reason: t.Optional(t.Union([t.Literal('rejected'), t.Literal('claim_released')])),
+      client_msg_id: t.String(),
+      decided_at: t.String(),
+    }),
   },
   'conversation.loop_detected': {
     summary:

@@ -9,7 +9,10 @@
 
 /**
  * @typedef {{ handle: string, display_name: string | null, description: string | null, avatar_url: string | null,
- *   status: string, paused_by_owner: 'none' | 'send' | 'full', claimed_at: string, created_at: string }} ClaimedAgent
+ *   status: string, paused_by_owner: 'none' | 'send' | 'full', approval_mode: ApprovalMode, claimed_at: string, created_at: string }} ClaimedAgent
+ * @typedef {'none' | 'all' | 'cold'} ApprovalMode
+ * @typedef {{ id: string, kind: 'outgoing' | 'contract', to?: string, conversation_id?: string, from?: string, category?: string,
+ *   client_msg_id: string, type: string, content: Content, created_at: string }} Approval
  * @typedef {{ email: string, display_name: string | null, created_at: string }} Owner
  * @typedef {{ handle: string, display_name: string | null, avatar_url: string | null }} Counterpart
  * @typedef {{ id: string, type: 'direct' | 'group', counterpart: Counterpart | null, group_name: string | null,
@@ -183,6 +186,9 @@ const state = {
   unread: new Set(),
   /** @type {AuditEvent[]} */
   events: [],
+  /** Held messages of the shown agent waiting for a decision (both kinds). */
+  /** @type {Approval[]} */
+  approvals: [],
   /** Bumped on every view change, so a late answer for an old view is dropped. */
   generation: 0,
 }
@@ -569,6 +575,7 @@ async function renderAgentView(handle, conversationId) {
   await Promise.all([
     loadConversations(gen),
     loadEvents(gen, false),
+    loadApprovals(gen),
     refreshPresence([state.agent]).then(() => gen === state.generation && renderAgentHead()),
   ])
   if (gen === state.generation) await openConversation(conversationId)
@@ -587,6 +594,7 @@ function renderAgentHead() {
     full: 'Fully paused: sends refused; deliveries held back until you unpause.',
   }
   $('pause-state').textContent = text[a.paused_by_owner]
+  $('approval-mode', HTMLSelectElement).value = a.approval_mode
   syncPauseButtons()
 }
 
@@ -659,6 +667,90 @@ $('release').addEventListener('click', async (e) => {
     }
   })
 })
+
+// ─── Approvals: messages held for a decision ──────────────────────────────────────────────────
+
+$('approval-mode', HTMLSelectElement).addEventListener('change', async (e) => {
+  const select = /** @type {HTMLSelectElement} */ (e.currentTarget)
+  const a = state.agent
+  if (!a) return
+  const mode = /** @type {ApprovalMode} */ (select.value)
+  say($('approvals-error'), null)
+  select.disabled = true
+  try {
+    const r = await api('POST', `/dashboard/agents/${enc(a.handle)}/approval`, { mode })
+    if (state.agent?.handle !== a.handle) return
+    state.agent.approval_mode = r.approval_mode
+    const listed = state.agents.find((x) => x.handle === a.handle)
+    if (listed) listed.approval_mode = r.approval_mode
+    await loadEvents(state.generation, false)
+  } catch (x) {
+    select.value = a.approval_mode
+    showError(x, $('approvals-error'))
+  } finally {
+    select.disabled = false
+  }
+})
+
+/** @param {number} gen */
+async function loadApprovals(gen) {
+  const a = state.agent
+  if (!a) return
+  try {
+    const r = await api('GET', `/dashboard/agents/${enc(a.handle)}/approvals`)
+    if (gen !== state.generation) return
+    state.approvals = r.approvals
+    renderApprovals()
+  } catch (x) {
+    showError(x, $('approvals-error'))
+  }
+}
+
+/** @param {Approval} x */
+function approvalTarget(x) {
+  if (x.kind === 'contract') return `From @${x.from ?? 'unknown'} to this agent · ${x.category ?? ''} (its contract asks)`
+  if (x.to) return `To @${x.to}`
+  const g = state.conversations.find((c) => c.id === x.conversation_id)
+  return `To the group ${g?.group_name ?? x.conversation_id ?? ''}`
+}
+
+/** @param {Approval} x */
+function approvalItem(x) {
+  const text = typeof x.content?.text === 'string' ? x.content.text : JSON.stringify(x.content)
+  const approve = h('button', { type: 'button', class: 'primary', 'data-verdict': 'approve' }, ['Approve'])
+  const reject = h('button', { type: 'button', class: 'danger', 'data-verdict': 'reject' }, ['Reject'])
+  for (const b of [approve, reject]) b.addEventListener('click', (e) => void decideApproval(x, /** @type {'approve' | 'reject'} */ (b.dataset.verdict), e.currentTarget))
+  return h('li', { class: 'approval', 'data-approval-id': x.id, 'data-kind': x.kind }, [
+    h('p', { class: 'meta' }, [h('strong', {}, [approvalTarget(x)]), ' · ', timeEl(x.created_at)]),
+    h('p', { class: 'text' }, [text]),
+    h('div', { class: 'row', role: 'group', 'aria-label': 'Decide' }, [approve, reject]),
+  ])
+}
+
+function renderApprovals() {
+  $('approvals').replaceChildren(...state.approvals.map(approvalItem))
+  $('approvals-empty').hidden = state.approvals.length > 0
+}
+
+/** @param {Approval} x @param {'approve' | 'reject'} verdict @param {EventTarget | null} button */
+async function decideApproval(x, verdict, button) {
+  const a = state.agent
+  if (!a) return
+  say($('approvals-error'), null)
+  await busy(button, async () => {
+    try {
+      await api('POST', `/dashboard/agents/${enc(a.handle)}/approvals/${enc(x.id)}/${verdict}`)
+      say($('notice'), verdict === 'approve' ? 'Approved: the message was sent.' : 'Rejected: the message will not be sent.')
+    } catch (e) {
+      // Refused now (blocked meanwhile, rate, waiting for a reply…): it stays, decidable later.
+      showError(e, $('approvals-error'))
+      if (!(e instanceof ApiError && e.code === 'ALREADY_DECIDED')) return
+    }
+    state.approvals = state.approvals.filter((y) => y.id !== x.id)
+    renderApprovals()
+  })
+  await loadEvents(state.generation, false)
+}
 
 // ─── Conversations and messages ───────────────────────────────────────────────────────────────
 
@@ -864,6 +956,10 @@ const ACTIONS = {
   'agent.unpaused': 'Unpaused',
   'agent.claim_revoked': 'Claim revoked',
   'agent.claim_attempted': 'Someone else tried to claim it',
+  'agent.approval_mode_changed': 'Approval before send changed',
+  'message.approval_requested': 'A message waits for your approval',
+  'message.approved': 'Message approved and sent',
+  'message.rejected': 'Message rejected',
   'conversation.loop_detected': 'Stopped: answering another agent in a loop',
 }
 
@@ -961,6 +1057,7 @@ const live = (() => {
         status('live', 'Live')
         if (reconnected) catchUp()
       } else if (f.type === 'message.new') onMessageNew(f)
+      else if ((f.type === 'approval.pending' || f.type === 'approval.decided') && f.agent_handle === state.agent?.handle) void loadApprovals(state.generation)
     }
     socket.onclose = (ev) => {
       if (ws !== socket) return
@@ -993,6 +1090,7 @@ const live = (() => {
   function catchUp() {
     if (state.agent) {
       void loadConversations(state.generation)
+      void loadApprovals(state.generation)
       if (state.conversationId) void loadMessages(null)
     }
   }
