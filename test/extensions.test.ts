@@ -51,6 +51,25 @@ describe.each(await backends())('extensions on %s', (backend) => {
     expect((await api(s, 'PATCH', `/v1/contacts/${b.handle}/permissions`, { key: a.apiKey, body: { category: 'mood', level: 'auto' } })).status).toBe(400)
   })
 
+  test('a held send that opens a thread opens it when approved (the hold keeps the send as made)', async () => {
+    const [a, b] = await connected()
+    const held = await api(s, 'POST', '/v1/messages', {
+      key: a.apiKey,
+      body: { to: b.handle, client_msg_id: 'held-thread', content: { text: 'a private matter' }, metadata: { category: 'personal', thread_subject: 'Private' } },
+    })
+    expect(held.status).toBe(202)
+    const ok = await api(s, 'POST', `/v1/approvals/${held.json.approval_id}/approve`, { key: b.apiKey })
+    expect(ok.status).toBe(200)
+    const m = (await b.client.getMessages((await a.client.sendMessage({ to: b.handle, content: { text: 'ping' } })).message.conversation_id, { limit: 5 })).find(
+      (x) => x.id === ok.json.approval.message_id,
+    )!
+    expect(m.metadata.thread_subject).toBe('Private')
+    expect(String(m.metadata.thread_id)).toMatch(/^thr_/)
+    const thread = await api(s, 'GET', `/v1/conversations/${m.conversation_id}/threads/${m.metadata.thread_id}`, { key: b.apiKey })
+    expect(thread.status).toBe(200)
+    expect(thread.json.messages.map((x: any) => x.id)).toEqual([m.id])
+  })
+
   test('categories: never → 403 CATEGORY_BLOCKED, ask → 202 held until approved (sender told), auto or none → delivered', async () => {
     const [a, b] = await connected()
     await a.client.createWebhook({ url: `${rx.base}/ok/apr-${backend}-${a.handle}`, events: ['message.approved', 'message.rejected'] as never })

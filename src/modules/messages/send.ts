@@ -86,7 +86,7 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody,
     }
     return sendToGroup(ctx, sender, body, content)
   }
-  return sendDirect(ctx, sender, body, content, opts.approved ? null : category, thread?.replyTo ?? null, opts.ownerApproved ? null : asSent)
+  return sendDirect(ctx, sender, body, content, opts.approved ? null : category, thread?.replyTo ?? null, asSent, !opts.ownerApproved)
 }
 
 async function sendDirect(
@@ -96,8 +96,10 @@ async function sendDirect(
   content: Record<string, unknown>,
   category: Category | null,
   threadReply: string | null,
-  /** The send as made, to hold for the owner's approval; null once the owner approved it. */
-  holdable: SendBody | null,
+  /** The send as made (before a new thread got its id): what a hold stores, so approving it opens the thread then. */
+  asSent: SendBody,
+  /** False once the sender's owner approved this send. */
+  holdForOwner: boolean,
 ): Promise<SendOutcome | HeldOutcome> {
   // Checks in the contract's order (§5.1).
   const handle = normalizeHandle(body.to!)
@@ -115,11 +117,11 @@ async function sendDirect(
   }
   // Approval before send (issue 16.6): held for the sender's owner after the checks that do not
   // depend on time; what does (rate, damping, contracts, cold cap, backlog) is checked on approval.
-  if (holdable && holdsOutgoing(sender, { direct: true, conversationExists: conv !== null })) {
+  if (holdForOwner && holdsOutgoing(sender, { direct: true, conversationExists: conv !== null })) {
     if (category && (await levelFor(ctx, recipient.id, sender.id, category)) === 'never') {
       throw fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
     }
-    return holdOutgoing(ctx, sender, { recipientId: recipient.id, to: recipient.handle }, holdable)
+    return holdOutgoing(ctx, sender, { recipientId: recipient.id, to: recipient.handle }, asSent)
   }
   const admittedAt = await takeSenderToken(ctx.sendRate, sender)
   const msgId = newId('msg')
@@ -129,7 +131,7 @@ async function sendDirect(
   if (category) {
     const level = await levelFor(ctx, recipient.id, sender.id, category)
     if (level === 'never') throw fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
-    if (level === 'ask') return holdForApproval(ctx, sender, recipient, body, category)
+    if (level === 'ask') return holdForApproval(ctx, sender, recipient, asSent, category)
   }
   await spendMessageQuota(ctx, sender)
 
