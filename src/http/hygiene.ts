@@ -141,7 +141,12 @@ export function cleanPath(path: string): string | null {
 export function onlyKnownKeys(field: string, schema: { properties: Record<string, unknown> }) {
   const known = new Set(Object.keys(schema.properties))
   return ({ body }: { body: unknown }) => {
-    const v = (body as Record<string, unknown> | null)?.[field]
+    // A body that is JSON but not an object (null, [], "x", 42): Elysia's normalising step can
+    // let it through as `{}` once the settings schema nests objects, so it is refused here.
+    if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body))) {
+      throw new ApiError('VALIDATION_ERROR', 'The request body must be a JSON object')
+    }
+    const v = (body as Record<string, unknown> | undefined)?.[field]
     if (!v || typeof v !== 'object' || Array.isArray(v)) return
     for (const key of Object.keys(v)) {
       if (!known.has(key)) throw fieldError(`${field}.${segment(key)}`, `is not a known setting (known: ${[...known].join(', ')})`)
