@@ -81,9 +81,10 @@ describe.if(hasCluster)('Redis Cluster failover', () => {
     const db = await createTestDatabase()
     const dataDir = mkdtempSync(join(tmpdir(), 'ac-failover-'))
     const mailDir = join(dataDir, 'mail')
-    const env = { DATABASE_URL: db.url, REDIS_CLUSTER_NODES: NODES, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: '1', DATABASE_POOL: '5' }
-    const A = await spawnServer(env, { quiet: true })
-    const B = await spawnServer(env, { quiet: true })
+    const env = { DATABASE_URL: db.url, REDIS_CLUSTER_NODES: NODES, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: '1', DATABASE_POOL: '5', LOG_LEVEL: process.env.FAILOVER_LOG ?? 'warn' }
+    // FAILOVER_LOG=info shows the servers' view (fallbacks, the re-drain after the slot returns).
+    const A = await spawnServer(env, { quiet: !process.env.FAILOVER_LOG })
+    const B = await spawnServer(env, { quiet: !process.env.FAILOVER_LOG })
     try {
       const a = await register(A.url, mailDir, 'fa')
       const b = await register(B.url, mailDir, 'fb')
