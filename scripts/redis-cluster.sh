@@ -8,7 +8,8 @@
 #
 # REPLICAS is 1 (default: one replica per master, so a stopped master fails over) or 0.
 # CLUSTER_NODE_TIMEOUT_MS (default 2000) is how long a silent master waits before its replica is
-# promoted. Exit 0 once `cluster_state:ok` on every node.
+# promoted. `cluster-require-full-coverage no`: while one master is down (before its replica takes
+# over) the other masters keep serving their slots. Exit 0 once `cluster_state:ok` on every node.
 set -euo pipefail
 
 cmd=${1:-}; base=${2:-7100}; replicas=${3:-1}
@@ -30,7 +31,7 @@ case "$cmd" in
       redis-server --port "$p" --bind 127.0.0.1 --daemonize yes --dir "$dir/$p" \
         --cluster-enabled yes --cluster-config-file "$dir/$p/nodes.conf" --cluster-node-timeout "$timeout_ms" \
         --save "" --appendonly no --pidfile "$dir/$p/redis.pid" --logfile "$dir/$p/redis.log" \
-        --cluster-replica-validity-factor 0 >/dev/null
+        --cluster-replica-validity-factor 0 --cluster-require-full-coverage no >/dev/null
     done
     for p in $(ports); do
       for _ in $(seq 1 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done

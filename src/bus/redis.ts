@@ -208,9 +208,10 @@ export class RedisBus implements Bus {
     try {
       if (this.sub.status !== 'ready') return false
       if (!this.cluster) return (await this.pub.ping()) === 'PONG'
-      // Every slot served (no master down awaiting failover), as seen by some node.
+      // Every slot served, as some node sees it: no master down awaiting failover (with
+      // cluster-require-full-coverage no the state stays "ok" while a slot is unserved, so count).
       const info = (await (this.pub as Cluster).cluster('INFO')) as string
-      return info.includes('cluster_state:ok')
+      return info.includes('cluster_state:ok') && /cluster_slots_ok:16384\b/.test(info)
     } catch {
       return false
     }
