@@ -58,7 +58,16 @@ export function decode(s: string): Delivery | null {
 export class RedisBus implements Bus {
   readonly remote = true
   private readonly pub: RedisClient
+  /** Broadcast subscriber (plain SUBSCRIBE). */
   private readonly sub: RedisClient
+  /**
+   * Shard-channel subscriber (SSUBSCRIBE). On a single Redis its own connection: ioredis leaves
+   * subscriber mode when an SUNSUBSCRIBE reply counts 0 shard channels, even while plain channels
+   * are still subscribed on that connection, and would then mistake broadcast messages for
+   * command replies. On a cluster the same client (its sharded subscribers are separate
+   * connections per master already).
+   */
+  private readonly ssub: RedisClient
   private readonly cluster: boolean
   private readonly handlers: BusHandler[] = []
   private readonly deliveryHandlers: ((d: Delivery) => void)[] = []
@@ -77,8 +86,10 @@ export class RedisBus implements Bus {
     this.cluster = target.kind === 'cluster'
     this.pub = connectRedis(target, 'failFast')
     this.sub = connectRedis(target, 'subscriber')
+    this.ssub = this.cluster ? this.sub : connectRedis(target, 'subscriber')
     this.pub.on('error', () => {})
     this.sub.on('error', () => {})
+    if (this.ssub !== this.sub) this.ssub.on('error', () => {})
     this.shardedKnown = this.cluster ? Promise.resolve() : this.detectSharded()
     const onMessage = (channel: string, message: string) => {
       if (channel === BROADCAST) {
@@ -96,6 +107,10 @@ export class RedisBus implements Bus {
     }
     this.sub.on('message', onMessage)
     this.sub.on('smessage', onMessage)
+    if (this.ssub !== this.sub) {
+      this.ssub.on('message', onMessage)
+      this.ssub.on('smessage', onMessage)
+    }
     if (this.cluster) {
       const c = this.sub as Cluster
       // A node lost (a master stopped, or its sharded subscriber's connection dropped).
@@ -111,18 +126,28 @@ export class RedisBus implements Bus {
       })
     } else {
       const r = this.sub
-      r.on('close', () => {
+      const sr = this.ssub
+      const markLost = () => {
         if (this.everReady && !this.closed) this.lost = true
-      })
-      // (Re)subscribe whenever the connection becomes ready, so a Redis that was down at boot or
+      }
+      r.on('close', markLost)
+      sr.on('close', markLost)
+      const bothReady = () => {
+        if (r.status !== 'ready' || sr.status !== 'ready') return
+        this.everReady = true
+        this.maybeRecovered()
+      }
+      // (Re)subscribe whenever a connection becomes ready, so a Redis that was down at boot or
       // restarted later is picked up again; after an outage, tell the realtime layer to re-drain.
       r.on('ready', () => {
+        void r.subscribe(BROADCAST).catch(() => {})
+        bothReady()
+      })
+      sr.on('ready', () => {
         void this.shardedKnown.then(() => {
-          void r.subscribe(BROADCAST).catch(() => {})
           const channels = [...this.shards.keys()].map(shardChannel)
-          if (channels.length > 0) void (this.sharded ? r.ssubscribe(...channels) : r.subscribe(...channels)).catch(() => {})
-          this.everReady = true
-          this.maybeRecovered()
+          if (channels.length > 0) void (this.sharded ? sr.ssubscribe(...channels) : sr.subscribe(...channels)).catch(() => {})
+          bothReady()
         })
       })
     }
@@ -181,7 +206,7 @@ export class RedisBus implements Bus {
     if (n === 0 || !done) {
       // Redis answers (S)SUBSCRIBE once the channel is subscribed: anything published after that arrives.
       done = this.shardedKnown
-        .then(() => (this.sharded ? this.sub.ssubscribe(shardChannel(vshard)) : this.sub.subscribe(shardChannel(vshard))))
+        .then(() => (this.sharded ? this.ssub.ssubscribe(shardChannel(vshard)) : this.ssub.subscribe(shardChannel(vshard))))
         .then(
           () => {},
           () => {},
@@ -196,7 +221,7 @@ export class RedisBus implements Bus {
     if (n <= 1) {
       this.shards.delete(vshard)
       this.subscribed.delete(vshard)
-      void (this.sharded ? this.sub.sunsubscribe(shardChannel(vshard)) : this.sub.unsubscribe(shardChannel(vshard))).catch(() => {})
+      void (this.sharded ? this.ssub.sunsubscribe(shardChannel(vshard)) : this.ssub.unsubscribe(shardChannel(vshard))).catch(() => {})
     } else this.shards.set(vshard, n - 1)
   }
 
@@ -206,7 +231,7 @@ export class RedisBus implements Bus {
 
   async healthy(): Promise<boolean> {
     try {
-      if (this.sub.status !== 'ready') return false
+      if (this.sub.status !== 'ready' || this.ssub.status !== 'ready') return false
       if (!this.cluster) return (await this.pub.ping()) === 'PONG'
       // Every slot served, as some node sees it: no master down awaiting failover (with
       // cluster-require-full-coverage no the state stays "ok" while a slot is unserved, so count).
@@ -221,6 +246,7 @@ export class RedisBus implements Bus {
     this.closed = true
     clearTimeout(this.recoverTimer)
     this.sub.disconnect()
+    if (this.ssub !== this.sub) this.ssub.disconnect()
     this.pub.disconnect()
   }
 }
