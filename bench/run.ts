@@ -18,11 +18,14 @@
  *   bun run bench [--rates 1000,2500,...] [--seconds 5] [--pairs 500] [--name direct]
  *   bun run bench --shards 2 [--processes 2]     worker threads per process / processes (with Redis)
  *   bun run bench --compare                      1 worker, +Redis, 2 workers, 2 processes, side by side
+ *   bun run bench --redis-cluster                2 processes on one Redis, then on a throwaway Redis
+ *                                                Cluster of 3 masters (scripts/redis-cluster.sh, ports
+ *                                                BENCH_CLUSTER_PORT=7120..7122, no replicas), same run
  *   bun run bench --server-dir /path             another checkout of the server (before/after)
  *   bun run bench --embedded                     the embedded default under a write flood (bench/embedded.ts)
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import postgres from 'postgres'
@@ -47,6 +50,10 @@ const NAME = args.get('name') || 'direct'
 const SHARDS = Number(args.get('shards') ?? 1)
 const PROCESSES = Number(args.get('processes') ?? 1)
 const COMPARE = args.has('compare')
+const REDIS_CLUSTER = args.has('redis-cluster')
+const CLUSTER_PORT = Number(process.env.BENCH_CLUSTER_PORT ?? 7120)
+const CLUSTER_NODES = `127.0.0.1:${CLUSTER_PORT},127.0.0.1:${CLUSTER_PORT + 1},127.0.0.1:${CLUSTER_PORT + 2}`
+const CLUSTER_SCRIPT = join(import.meta.dir, '..', 'scripts', 'redis-cluster.sh')
 const SERVER_DIR = args.get('server-dir') || undefined
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/11'
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -90,6 +97,25 @@ interface Setup {
   shards: number
   processes: number
   redis: boolean
+  /** On the throwaway Redis Cluster instead of REDIS_URL. */
+  cluster?: boolean
+}
+
+/** Start (fresh, empty) or stop the bench's Redis Cluster: 3 masters, no replicas. */
+function benchCluster(cmd: 'start' | 'stop') {
+  const r = Bun.spawnSync(['bash', CLUSTER_SCRIPT, cmd, String(CLUSTER_PORT), '0'], { stdout: 'pipe', stderr: 'pipe' })
+  if (cmd === 'start' && r.exitCode !== 0) throw new Error(`redis-cluster.sh start failed: ${r.stderr.toString()}`)
+}
+
+/** The bench cluster's redis-server pids (from the script's pid files). */
+function clusterPids(): number[] {
+  const out: number[] = []
+  for (let i = 0; i < 3; i++) {
+    try {
+      out.push(Number(readFileSync(`/tmp/ac-redis-cluster-${CLUSTER_PORT}/${CLUSTER_PORT + i}/redis.pid`, 'utf8').trim()))
+    } catch {}
+  }
+  return out
 }
 
 /** Whole-machine busy fraction from /proc/stat between two reads. */
@@ -118,13 +144,15 @@ async function main(setup: Setup, ceiling: Ceiling): Promise<{ levels: Level[]; 
   await admin.unsafe(`CREATE DATABASE ${dbName}`)
   await admin.end()
   const databaseUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`)
-  if (setup.redis) {
+  if (setup.cluster) benchCluster('start')
+  else if (setup.redis) {
     const { default: Redis } = await import('ioredis')
     const r = new Redis(REDIS_URL)
     await r.flushdb()
     r.disconnect()
   }
-  const extra: Record<string, string> = { SHARDS: String(setup.shards), ...(setup.redis ? { REDIS_URL } : {}) }
+  const redisEnv: Record<string, string> = setup.cluster ? { REDIS_CLUSTER_NODES: CLUSTER_NODES } : setup.redis ? { REDIS_URL } : {}
+  const extra: Record<string, string> = { SHARDS: String(setup.shards), ...redisEnv }
   const servers: Subprocess[] = []
   const bases: string[] = []
   for (let i = 0; i < setup.processes; i++) {
@@ -136,7 +164,15 @@ async function main(setup: Setup, ceiling: Ceiling): Promise<{ levels: Level[]; 
   const groups: CpuGroup[] = [
     { name: 'server', pids: () => servers.flatMap((s) => withChildren(s.pid)) },
     { name: 'postgres', pids: () => pidsNamed('postgres') },
-    { name: 'redis', pids: () => (setup.redis ? pidsNamed('redis-server') : []) },
+    {
+      name: 'redis',
+      // The one Redis: every redis-server but the bench cluster's; the cluster: its three masters.
+      pids: () => {
+        if (!setup.redis) return []
+        const mine = new Set(clusterPids())
+        return setup.cluster ? [...mine] : pidsNamed('redis-server').filter((p) => !mine.has(p))
+      },
+    },
     { name: 'generator', pids: () => [process.pid] },
   ]
   let pairs: SeededPair[] = []
@@ -326,6 +362,7 @@ async function main(setup: Setup, ceiling: Ceiling): Promise<{ levels: Level[]; 
     const a = postgres(ADMIN, { max: 1, onnotice: () => {} })
     await a.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
     await a.end()
+    if (setup.cluster) benchCluster('stop')
   }
 }
 
@@ -340,7 +377,12 @@ function printLevels(levels: Level[]) {
   }
 }
 
-const setups: Setup[] = COMPARE
+const setups: Setup[] = REDIS_CLUSTER
+  ? [
+      { label: '2 processes + one Redis', shards: 1, processes: 2, redis: true },
+      { label: '2 processes + Redis Cluster (3 masters)', shards: 1, processes: 2, redis: true, cluster: true },
+    ]
+  : COMPARE
   ? [
       { label: '1 worker (Postgres, in-process bus)', shards: 1, processes: 1, redis: false },
       { label: '1 worker + Redis', shards: 1, processes: 1, redis: true },
@@ -381,13 +423,20 @@ const result = {
   name: NAME,
   at: new Date().toISOString(),
   server_dir: SERVER_DIR ?? 'this checkout',
-  machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1073741824), bun: Bun.version, note: 'server, Postgres, Redis and the generator share these cores' },
+  machine: {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model,
+    memory_gb: Math.round(totalmem() / 1073741824),
+    bun: Bun.version,
+    note: process.env.BENCH_NOTE ?? 'server, Postgres, Redis and the generator share these cores',
+    loadavg_at_end: loadavg().map((x) => round(x)),
+  },
   ceiling,
   config: { pairs: PAIRS, seconds_per_level: SECONDS, durability: 'Postgres default (synchronous_commit on); 201 after commit', receivers: NO_ACK ? 'no ack' : 'WebSocket with ack, every frame acked' },
   runs,
 }
 mkdirSync(join(import.meta.dir, 'results'), { recursive: true })
-const file = join(import.meta.dir, 'results', `${NAME}${COMPARE ? '-compare' : ''}-${result.at.replace(/[:.]/g, '-')}.json`)
+const file = join(import.meta.dir, 'results', `${NAME}${COMPARE ? '-compare' : REDIS_CLUSTER ? '-redis-cluster' : ''}-${result.at.replace(/[:.]/g, '-')}.json`)
 writeFileSync(file, JSON.stringify(result, null, 2))
 if (runs.length > 1) {
   console.log('\n| setup | knee accepted/s | at the knee: send p50 / p99 ms | delivery p50 / p99 ms | CPU µs/msg | RSS MB |')

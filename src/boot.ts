@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import Redis from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Server } from 'bun'
@@ -13,6 +12,7 @@ import { openDatabase } from './db/client.ts'
 import { createHttpHandler, pathOf } from './http/handler.ts'
 import { DbIdempotencyStore, RedisIdempotencyStore } from './http/idempotency-store.ts'
 import { createLogger } from './lib/log.ts'
+import { connectRedis, describeTarget, readyOrTimeout } from './lib/redis.ts'
 import { MemoryCounters, RedisCounters } from './limits/counters.ts'
 import { MemoryLoopDamper, RedisLoopDamper } from './limits/loop-damping.ts'
 import { createMailer } from './mail/mailer.ts'
@@ -63,16 +63,17 @@ export async function createContext(config: Config, migrate = true): Promise<App
   const metrics = new Metrics()
   const database = await openDatabase(config)
   if (migrate) await database.migrate()
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true }) : undefined
-  redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'))
-  const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl) : new LocalBus()
+  // One Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES): the same clients either way.
+  const redis = config.redis ? connectRedis(config.redis, 'queue') : undefined
+  redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'))
+  const bus: Bus = config.redis ? new RedisBus(config.redis) : new LocalBus()
   const agents = new AgentStore(database.db, bus)
   const origin = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
   // Limits that must be exact across workers and processes: Redis scripts on a connection that
   // fails fast when Redis is down (the limiters then fall back to per-process counting).
-  const limitsRedis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 }) : undefined
+  const limitsRedis = config.redis ? connectRedis(config.redis, 'failFast') : undefined
   limitsRedis?.on('error', () => {})
-  if (limitsRedis) await Promise.race([new Promise((r) => limitsRedis.once('ready', r)), Bun.sleep(2000)])
+  if (limitsRedis) await readyOrTimeout(limitsRedis, 2000)
   const backlog = limitsRedis ? new RedisBacklog(limitsRedis, database.raw, log) : new BacklogCounter(database.raw)
   const acks = new AckWriter(database.raw, backlog, log, config.ackFlushMs)
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
@@ -189,7 +190,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
   ctx.webhooks.start()
   ctx.announcements.start()
   ctx.wakeDigests.start()
-  ctx.log.info({ url, database: ctx.database.kind, redis: Boolean(config.redisUrl) }, 'AgentChat server listening')
+  ctx.log.info({ url, database: ctx.database.kind, redis: config.redis ? describeTarget(config.redis) : false }, 'AgentChat server listening')
   return {
     ctx,
     server,

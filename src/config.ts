@@ -2,6 +2,7 @@ import { Type as T, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
+import { parseClusterNodes, type RedisTarget } from './lib/redis.ts'
 
 /**
  * Every setting the server reads from the environment, defined once. The README's configuration
@@ -42,6 +43,11 @@ export const configFields = {
     T.Optional(T.String({ pattern: '^rediss?://' })),
     'Redis connection string. When set, per-agent limits (60/s, backlog), other rate windows, idempotency records, presence and the event bus (deliveries, invalidations) live in Redis, shared by every worker and process; when unset, in-process.',
     'unset (in-process)',
+  ),
+  REDIS_CLUSTER_NODES: field(
+    T.Optional(T.String({ pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
+    'Redis Cluster seed nodes, `host:port,host:port,…` (Redis ≥ 7). When set it takes the place of `REDIS_URL`: the same state lives on the cluster (keys hash-tagged by agent or conversation, one slot per script) and deliveries use sharded pub/sub on the node owning their virtual shard\'s slot.',
+    'unset',
   ),
   MAIL_DIR: field(
     T.Optional(T.String()),
@@ -165,7 +171,7 @@ export const configFields = {
   ),
   SHARDS: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
-    'Worker threads per process, all serving the same port. Used only when `DATABASE_URL` and `REDIS_URL` are both set; otherwise one worker.',
+    'Worker threads per process, all serving the same port. Used only when `DATABASE_URL` and `REDIS_URL` (or `REDIS_CLUSTER_NODES`) are both set; otherwise one worker.',
     'number of cores',
   ),
 } as const
@@ -184,6 +190,8 @@ export interface Config {
   databaseUrl: string | undefined
   databasePool: number
   redisUrl: string | undefined
+  /** Where Redis state lives: `REDIS_CLUSTER_NODES` when set, else `REDIS_URL`, else nowhere (in-process). */
+  redis: RedisTarget | undefined
   mailDir: string
   smtpUrl: string | undefined
   mailFrom: string
@@ -244,6 +252,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePool: e.DATABASE_POOL ?? 20,
     redisUrl: e.REDIS_URL,
+    redis: e.REDIS_CLUSTER_NODES
+      ? { kind: 'cluster', nodes: parseClusterNodes(e.REDIS_CLUSTER_NODES) }
+      : e.REDIS_URL
+        ? { kind: 'single', url: e.REDIS_URL }
+        : undefined,
     mailDir: e.MAIL_DIR ?? join(dataDir, 'mail'),
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM ?? 'AgentChat <no-reply@localhost>',

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './lib/redis.ts'
 import type { Bus } from './bus/bus.ts'
 import type { Config } from './config.ts'
 import type { Database, Db } from './db/client.ts'

@@ -17,9 +17,9 @@ try {
 const log = createLogger(config.logLevel)
 // Several workers need state every worker shares: Postgres and Redis. The embedded default (PGlite,
 // in-process bus) is always one worker.
-const canShard = Boolean(config.databaseUrl && config.redisUrl)
+const canShard = Boolean(config.databaseUrl && config.redis)
 if (config.shards > 1 && !canShard) {
-  log.info({ shards: config.shards }, 'SHARDS > 1 needs DATABASE_URL and REDIS_URL; running one worker')
+  log.info({ shards: config.shards }, 'SHARDS > 1 needs DATABASE_URL and REDIS_URL (or REDIS_CLUSTER_NODES); running one worker')
 }
 
 if (config.shards > 1 && canShard) {

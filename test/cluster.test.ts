@@ -6,7 +6,7 @@ import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import Redis from 'ioredis'
 import { AgentChatClient } from 'agentchatme'
-import { backends, createTestDatabase, readCode, TEST_REDIS_URL, WsProbe, type TestServer } from './harness.ts'
+import { backends, createTestDatabase, flushTestCluster, readCode, testCluster, TEST_REDIS_CLUSTER_NODES, TEST_REDIS_URL, WsProbe, type TestServer } from './harness.ts'
 import { dashboardSocket, OwnerClient } from './owner-client.ts'
 import { freePort, spawnServer, type SpawnedServer } from '../load/spawn-server.ts'
 
@@ -54,12 +54,22 @@ async function send(url: string, from: Agent, to: Agent, id: string) {
   return { status: r.status, body: (await r.json()) as any }
 }
 
-const hasRedis = (await backends()).includes('postgres+redis')
+const all = await backends()
+const hasRedis = all.includes('postgres+redis')
+/** The `sharded+cluster` backend: the same checks on a Redis Cluster (CI's fifth backend). */
+const hasCluster = all.includes('sharded+cluster')
+type Mode = 'processes' | 'shards' | 'cluster'
+const modes: [string, Mode][] = [
+  ...(hasRedis
+    ? ([
+        ['two processes on two ports', 'processes'],
+        ['one process with SHARDS=2', 'shards'],
+      ] as [string, Mode][])
+    : []),
+  ...(hasCluster ? ([['two processes (SHARDS=2 and 1) on a Redis Cluster', 'cluster']] as [string, Mode][]) : []),
+]
 
-describe.if(hasRedis).each([
-  ['two processes on two ports', 'processes'],
-  ['one process with SHARDS=2', 'shards'],
-] as const)('cluster: %s', (_name, mode) => {
+describe.if(modes.length > 0).each(modes.length > 0 ? modes : [['none', 'processes' as Mode]])('cluster: %s', (_name, mode) => {
   let A: Proc
   let B: Proc
   let dataDir: string
@@ -67,17 +77,22 @@ describe.if(hasRedis).each([
   let db: Awaited<ReturnType<typeof createTestDatabase>>
   const redisDb = mode === 'processes' ? 13 : 12
   const redisUrl = TEST_REDIS_URL.replace(/\/\d+$/, `/${redisDb}`)
+  const redisEnv: Record<string, string> = mode === 'cluster' ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : { REDIS_URL: redisUrl }
+  const redisClient = () => (mode === 'cluster' ? testCluster() : Promise.resolve(new Redis(redisUrl)))
 
   beforeAll(async () => {
     db = await createTestDatabase()
     dataDir = mkdtempSync(join(tmpdir(), 'ac-cluster-'))
     mailDir = join(dataDir, 'mail')
-    const r = new Redis(redisUrl)
-    await r.flushdb()
-    r.disconnect()
-    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: mode === 'shards' ? '2' : '1' }
+    if (mode === 'cluster') await flushTestCluster()
+    else {
+      const r = new Redis(redisUrl)
+      await r.flushdb()
+      r.disconnect()
+    }
+    const env = { DATABASE_URL: db.url, ...redisEnv, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: mode === 'processes' ? '1' : '2' }
     A = await spawn(env)
-    B = mode === 'processes' ? await spawn(env) : A
+    B = mode === 'shards' ? A : await spawn({ ...env, SHARDS: '1' })
   })
   afterAll(async () => {
     await stop(A)
@@ -140,7 +155,7 @@ describe.if(hasRedis).each([
     await sql`update conversations set last_seq = 200000 where id = ${conv}`
     await sql.end()
     // The shared Redis count was loaded before the seeding: drop it so it reloads from Postgres.
-    const r = new Redis(redisUrl)
+    const r = await redisClient()
     await r.del(`bl:{${idb}}`)
     r.disconnect()
     const senders = [a, await register(A.url, mailDir, 'cc'), await register(B.url, mailDir, 'cd')]

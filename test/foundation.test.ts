@@ -7,7 +7,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from 'agentchatme'
-import { api, backends, clearOtpLog, readCode, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
+import { api, backends, hasRedisState, clearOtpLog, readCode, registerAgent, startTestServer, uniqueHandle, type TestServer } from './harness.ts'
 import { rejection } from './harness.ts'
 
 // Real servers on a busy 2-core machine: see test/preload.ts.
@@ -470,7 +470,7 @@ describe.each(await backends())('foundation on %s', (backend) => {
       expect(health.status).toBe(200)
       expect(health.json.status).toBe('ok')
       expect(health.json.database.ok).toBe(true)
-      if (backend === 'postgres+redis' || backend === 'sharded') expect(health.json.pubsub.ok).toBe(true)
+      if (hasRedisState(backend)) expect(health.json.pubsub.ok).toBe(true)
       else expect(health.json.pubsub).toBeUndefined()
 
       const spec = (await api(s, 'GET', '/v1/openapi.json')).json

@@ -6,16 +6,28 @@ import { sql, type SQL } from 'drizzle-orm'
 import { AgentChatClient } from 'agentchatme'
 import { loadConfig } from '../src/config.ts'
 import { startServer, type RunningServer } from '../src/boot.ts'
+import { parseClusterNodes } from '../src/lib/redis.ts'
 
 /**
  * Integration-test harness: starts the real server (Bun.serve + Elysia) on a free port against a
  * real backend — the embedded PGlite default, or a fresh Postgres database (plus Redis) — and
  * registers agents through the official SDK, reading OTP codes from MAIL_DIR.
  */
-export type Backend = 'embedded' | 'postgres' | 'postgres+redis' | 'sharded'
+export type Backend = 'embedded' | 'postgres' | 'postgres+redis' | 'sharded' | 'sharded+cluster'
+
+/** Backends served by a spawned `bun src/main.ts` process (no in-process context to reach into). */
+export const isSpawned = (b: Backend) => b === 'sharded' || b === 'sharded+cluster'
+/** Backends with Redis (single or cluster) behind them. */
+export const hasRedisState = (b: Backend) => b === 'postgres+redis' || isSpawned(b)
 
 export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15'
+/**
+ * The Redis Cluster of the `sharded+cluster` backend: seed nodes, `host:port,…` (its masters are
+ * flushed with FLUSHALL before each server: a cluster has no database numbers). Default: the
+ * throwaway cluster `scripts/redis-cluster.sh start 7100` makes.
+ */
+export const TEST_REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES ?? '127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102'
 
 let detected: Promise<Backend[]> | undefined
 
@@ -23,7 +35,9 @@ let detected: Promise<Backend[]> | undefined
  * Backends to run the suite against. `TEST_BACKENDS=embedded,postgres,postgres+redis,sharded`
  * pins the list (CI does, so a missing service fails loudly); unset, the embedded default always
  * runs and the others join when Postgres / Redis answer on their standard ports. `sharded` is a
- * real `bun src/main.ts` process with SHARDS=2 worker threads on Postgres + Redis.
+ * real `bun src/main.ts` process with SHARDS=2 worker threads on Postgres + Redis;
+ * `sharded+cluster` the same process on a Redis Cluster (`TEST_REDIS_CLUSTER_NODES`), joining when
+ * that variable is set or the cluster answers.
  */
 export function backends(): Promise<Backend[]> {
   const raw = process.env.TEST_BACKENDS
@@ -52,7 +66,45 @@ async function detect(): Promise<Backend[]> {
   } catch {
     console.warn(`[tests] Redis not reachable at ${TEST_REDIS_URL}: skipping the postgres+redis backend`)
   }
+  if (process.env.TEST_REDIS_CLUSTER_NODES || (await clusterAnswers())) list.push('sharded+cluster')
   return list
+}
+
+async function clusterAnswers(): Promise<boolean> {
+  const { default: Redis } = await import('ioredis')
+  const [first] = parseClusterNodes(TEST_REDIS_CLUSTER_NODES)
+  if (!first) return false
+  const r = new Redis(first.port, first.host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  r.on('error', () => {})
+  try {
+    await r.connect()
+    return String(await r.cluster('INFO')).includes('cluster_state:ok')
+  } catch {
+    return false
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** A client for the test cluster (ioredis' Cluster, as the server uses). */
+export async function testCluster() {
+  const { Cluster } = await import('ioredis')
+  return new Cluster(parseClusterNodes(TEST_REDIS_CLUSTER_NODES), { redisOptions: { maxRetriesPerRequest: 1 } })
+}
+
+/** FLUSHALL on every master of the test cluster (there are no database numbers to pick one). */
+export async function flushTestCluster(nodes = TEST_REDIS_CLUSTER_NODES): Promise<void> {
+  const { Cluster } = await import('ioredis')
+  const c = new Cluster(parseClusterNodes(nodes), { redisOptions: { maxRetriesPerRequest: 1 } })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      c.once('ready', () => resolve())
+      c.once('error', reject)
+    })
+    await Promise.all(c.nodes('master').map((n) => n.flushall()))
+  } finally {
+    c.disconnect()
+  }
 }
 
 /**
@@ -70,7 +122,7 @@ export interface Admin {
 export interface TestServer {
   url: string
   mailDir: string
-  /** In-process servers only (undefined for `sharded`). */
+  /** In-process servers only (undefined for `sharded` and `sharded+cluster`). */
   running: RunningServer
   backend: Backend
   databaseUrl?: string
@@ -90,12 +142,12 @@ function inProcessAdmin(running: RunningServer): Admin {
   return admin
 }
 
-async function externalAdmin(databaseUrl: string, redisUrl: string) {
+async function externalAdmin(databaseUrl: string, redisUrl: string | { cluster: string }) {
   const { drizzle } = await import('drizzle-orm/postgres-js')
   const { default: Redis } = await import('ioredis')
   const client = postgres(databaseUrl, { max: 2, onnotice: () => {} })
   const db = drizzle(client)
-  const redis = new Redis(redisUrl)
+  const redis = typeof redisUrl === 'string' ? new Redis(redisUrl) : await testCluster()
   const publish = (event: unknown) => redis.publish('agentchat:bus', JSON.stringify(event)).then(() => Bun.sleep(50))
   const admin: Admin = {
     sql: async <T,>(q: SQL) => (await db.execute(q)) as unknown as T[],
@@ -156,16 +208,21 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     await flushTestRedis()
     vars.REDIS_URL = TEST_REDIS_URL
   }
-  if (backend === 'sharded') {
+  if (isSpawned(backend)) {
+    const cluster = backend === 'sharded+cluster'
     const redisUrl = process.env.TEST_REDIS_SHARDED_URL ?? TEST_REDIS_URL.replace(/\/\d+$/, '/9')
-    const { default: Redis } = await import('ioredis')
-    const r = new Redis(redisUrl)
-    await r.flushdb()
-    r.disconnect()
+    if (cluster) await flushTestCluster()
+    else {
+      const { default: Redis } = await import('ioredis')
+      const r = new Redis(redisUrl)
+      await r.flushdb()
+      r.disconnect()
+    }
     const { spawnServer } = await import('../load/spawn-server.ts')
     const { PORT: _port, ...fixed } = vars // the spawned process gets its own port
-    const spawned = await spawnServer({ ...fixed, REDIS_URL: redisUrl, SHARDS: '2', LOG_LEVEL: 'warn', ...env }, { quiet: true })
-    const ext = await externalAdmin(db!.url, redisUrl)
+    const redisEnv: Record<string, string> = cluster ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : { REDIS_URL: redisUrl }
+    const spawned = await spawnServer({ ...fixed, ...redisEnv, SHARDS: '2', LOG_LEVEL: 'warn', ...env }, { quiet: true })
+    const ext = await externalAdmin(db!.url, cluster ? { cluster: TEST_REDIS_CLUSTER_NODES } : redisUrl)
     return {
       url: spawned.url,
       mailDir,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
 import { AgentChatClient } from 'agentchatme'
-import { backends, createTestDatabase, readCode, TEST_REDIS_URL, type TestServer } from './harness.ts'
+import { backends, createTestDatabase, flushTestCluster, readCode, TEST_REDIS_CLUSTER_NODES, TEST_REDIS_URL, type TestServer } from './harness.ts'
 import { OwnerClient } from './owner-client.ts'
 import { spawnServer, type SpawnedServer } from '../load/spawn-server.ts'
 
@@ -50,12 +50,22 @@ async function stream(url: string, key: string, query: string) {
   return { status: res.status, json, ms: Date.now() - started }
 }
 
-const hasRedis = (await backends()).includes('postgres+redis')
+const all = await backends()
+const hasRedis = all.includes('postgres+redis')
+/** The `sharded+cluster` backend: the same checks on a Redis Cluster (CI's fifth backend). */
+const hasCluster = all.includes('sharded+cluster')
+type Mode = 'processes' | 'shards' | 'cluster'
+const modes: [string, Mode][] = [
+  ...(hasRedis
+    ? ([
+        ['two processes on two ports', 'processes'],
+        ['one process with SHARDS=2', 'shards'],
+      ] as [string, Mode][])
+    : []),
+  ...(hasCluster ? ([['two processes (SHARDS=2 and 1) on a Redis Cluster', 'cluster']] as [string, Mode][]) : []),
+]
 
-describe.if(hasRedis).each([
-  ['two processes on two ports', 'processes'],
-  ['one process with SHARDS=2', 'shards'],
-] as const)('long-poll cluster: %s', (_name, mode) => {
+describe.if(modes.length > 0).each(modes.length > 0 ? modes : [['none', 'processes' as Mode]])('long-poll cluster: %s', (_name, mode) => {
   let A: SpawnedServer
   let B: SpawnedServer
   let dataDir: string
@@ -67,12 +77,16 @@ describe.if(hasRedis).each([
     db = await createTestDatabase()
     dataDir = mkdtempSync(join(tmpdir(), 'ac-lp-cluster-'))
     mailDir = join(dataDir, 'mail')
-    const r = new Redis(redisUrl)
-    await r.flushdb()
-    r.disconnect()
-    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: mode === 'shards' ? '2' : '1', ACK_FLUSH_MS: '50' }
+    if (mode === 'cluster') await flushTestCluster()
+    else {
+      const r = new Redis(redisUrl)
+      await r.flushdb()
+      r.disconnect()
+    }
+    const redisEnv: Record<string, string> = mode === 'cluster' ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : { REDIS_URL: redisUrl }
+    const env = { DATABASE_URL: db.url, ...redisEnv, DATA_DIR: dataDir, MAIL_DIR: mailDir, SHARDS: mode === 'processes' ? '1' : '2', ACK_FLUSH_MS: '50' }
     A = await spawn(env)
-    B = mode === 'processes' ? await spawn(env) : A
+    B = mode === 'shards' ? A : await spawn({ ...env, SHARDS: '1' })
   })
   afterAll(async () => {
     await stop(A)

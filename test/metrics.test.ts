@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { api, backends, registerAgent, startTestServer, WsProbe, type Registered, type TestServer } from './harness.ts'
+import { api, backends, isSpawned, registerAgent, startTestServer, WsProbe, type Registered, type TestServer } from './harness.ts'
 import { startReceiver } from './webhook-receiver.ts'
 
 // Real servers on a busy 2-core machine: see test/preload.ts.
@@ -96,7 +96,7 @@ describe.each(await backends())('metrics on %s', (backend) => {
     beforeAll(async () => {
       rx = await startReceiver()
       s = await startTestServer(backend, { METRICS_TOKEN: TOKEN, WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50', ACK_FLUSH_MS: '50' })
-      if (backend === 'sharded') {
+      if (isSpawned(backend)) {
         // The process answers as soon as its first worker does; numbers are whole only with both.
         await until('both workers', async () => ((await scrape(s)).sum('agentchat_shard_workers', { state: 'answered' }) === 2 ? true : undefined))
       }
@@ -190,7 +190,7 @@ describe.each(await backends())('metrics on %s', (backend) => {
 
       expect(after.sum('agentchat_event_loop_lag_seconds_count')).toBeGreaterThan(0)
 
-      if (backend === 'sharded') {
+      if (isSpawned(backend)) {
         // Whichever worker takes the scrape, it reports the whole process.
         for (let i = 0; i < 4; i++) {
           const again = await scrape(s)

@@ -43,6 +43,13 @@ describe.each(await backends())('WebSocket on %s', (backend) => {
     await Bun.sleep(150)
     first.close()
     await first.closedWith()
+    // The close applies this socket's acks (asynchronously); on a multi-worker backend the next
+    // socket may land on the other worker, so wait until they are visible before reconnecting.
+    for (let t = 0; t < 50; t++) {
+      const view = await a.client.getMessages(m1.conversation_id, { limit: 3 })
+      if (view.find((m) => m.id === m1.id)?.status === 'delivered') break
+      await Bun.sleep(100)
+    }
     const second = await new WsProbe(s.url).hello(b.apiKey, ['ack'])
     await second.until(() => second.ofType('message.new').length === 1, 'the unacked frame')
     await Bun.sleep(200)

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm'
 import { ApiError } from '../src/http/errors.ts'
 import { newId } from '../src/lib/ids.ts'
 import type { WriteJob } from '../src/modules/messages/writer.ts'
-import { api, backends, establishedPair, registerAgent, startTestServer, type TestServer } from './harness.ts'
+import { api, backends, isSpawned, establishedPair, registerAgent, startTestServer, type TestServer } from './harness.ts'
 
 // Real servers on a busy 2-core machine: see test/preload.ts.
 setDefaultTimeout(60_000)
@@ -197,7 +197,7 @@ describe.each(await backends())('robustness on %s', (backend) => {
 
   // The in-process backends reach the server's own writers, to prove isolation inside a shared
   // statement even for input the edge checks would have refused.
-  if (backend !== 'sharded') {
+  if (!isSpawned(backend)) {
     test('a job that fails inside a shared batch is isolated: it alone gets the error, every other job commits', async () => {
       const ctx = s.running.ctx
       const pairs = await Promise.all([0, 1, 2].map(() => establishedPair(s)))

@@ -1,8 +1,13 @@
-import Redis from 'ioredis'
+import type { Cluster } from 'ioredis'
+import { connectRedis, type RedisClient, type RedisTarget } from '../lib/redis.ts'
 import type { Bus, BusEvent, BusHandler, Delivery } from './bus.ts'
 
 const BROADCAST = 'agentchat:bus'
-const shardChannel = (vshard: number) => `agentchat:d:${vshard}`
+/**
+ * A virtual shard's delivery channel. The braces are a hash tag: on a cluster the channel's slot
+ * (and so the node that carries it, with sharded pub/sub) is picked by the vshard number alone.
+ */
+export const shardChannel = (vshard: number) => `agentchat:d:{${vshard}}`
 
 /**
  * Deliveries travel as `origin \n messageId \n recipient,recipient \n dashboardAgent \n
@@ -34,45 +39,59 @@ export function decode(s: string): Delivery | null {
 }
 
 /**
- * Redis pub/sub bus. Broadcast events go to one channel every worker subscribes to (each worker
- * receives its own events back from Redis, so every worker sees one stream in one order).
- * Deliveries go to the recipient's virtual-shard channel; a worker subscribes to a shard while it
- * holds a socket of an agent in it. With Redis Cluster these map onto sharded pub/sub
- * (SPUBLISH/SSUBSCRIBE) unchanged.
+ * Redis pub/sub bus, on one Redis or a Redis Cluster, one code path.
+ *
+ * Broadcast events (invalidations, socket closes) go to one plain pub/sub channel every worker
+ * subscribes to (each worker receives its own events back, so every worker sees one stream in one
+ * order); on a cluster plain PUBLISH reaches every node, which is fine for this small stream.
+ * Deliveries go to the recipient's virtual-shard channel over sharded pub/sub (SPUBLISH /
+ * SSUBSCRIBE, Redis 7): on a cluster the channel lives on the master owning its slot, so a
+ * delivery touches one node; a single Redis 7 runs the same commands. (A single Redis older than 7
+ * is detected at connect and gets plain PUBLISH/SUBSCRIBE for the same channels.) A worker
+ * subscribes to a shard while it holds a socket of an agent in it.
+ *
+ * Losing the transport (Redis restarted, or a cluster master stopped) can drop deliveries: when
+ * the subscriptions are back — the connection ready again, or on a cluster the client has
+ * re-subscribed on the promoted replica — the reconnect handlers re-drain every socket from
+ * Postgres, where every acknowledged message already is.
  */
 export class RedisBus implements Bus {
   readonly remote = true
-  private readonly pub: Redis
-  private readonly sub: Redis
+  private readonly pub: RedisClient
+  /** Broadcast subscriber (plain SUBSCRIBE). */
+  private readonly sub: RedisClient
+  /**
+   * Shard-channel subscriber (SSUBSCRIBE). On a single Redis its own connection: ioredis leaves
+   * subscriber mode when an SUNSUBSCRIBE reply counts 0 shard channels, even while plain channels
+   * are still subscribed on that connection, and would then mistake broadcast messages for
+   * command replies. On a cluster the same client (its sharded subscribers are separate
+   * connections per master already).
+   */
+  private readonly ssub: RedisClient
+  private readonly cluster: boolean
   private readonly handlers: BusHandler[] = []
   private readonly deliveryHandlers: ((d: Delivery) => void)[] = []
   private readonly reconnectHandlers: (() => void)[] = []
   private readonly shards = new Map<number, number>()
-  /** Per joined shard: settles when its SUBSCRIBE was answered (or failed). */
+  /** Per joined shard: settles when its SSUBSCRIBE was answered (or failed). */
   private readonly subscribed = new Map<number, Promise<void>>()
   private everReady = false
   private lost = false
+  /** Sharded pub/sub (Redis >= 7, always on a cluster); plain pub/sub on an older single Redis. */
+  private sharded = true
+  private readonly shardedKnown: Promise<void>
+  private closed = false
 
-  constructor(url: string) {
-    this.pub = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
-    this.sub = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true })
+  constructor(target: RedisTarget) {
+    this.cluster = target.kind === 'cluster'
+    this.pub = connectRedis(target, 'failFast')
+    this.sub = connectRedis(target, 'subscriber')
+    this.ssub = this.cluster ? this.sub : connectRedis(target, 'subscriber')
     this.pub.on('error', () => {})
     this.sub.on('error', () => {})
-    this.sub.on('close', () => {
-      if (this.everReady) this.lost = true
-    })
-    // (Re)subscribe whenever the connection becomes ready, so a Redis that was down at boot or
-    // restarted later is picked up again; after an outage, tell the realtime layer to re-drain.
-    this.sub.on('ready', () => {
-      const channels = [BROADCAST, ...[...this.shards.keys()].map(shardChannel)]
-      void this.sub.subscribe(...channels).catch(() => {})
-      this.everReady = true
-      if (this.lost) {
-        this.lost = false
-        for (const h of this.reconnectHandlers) h()
-      }
-    })
-    this.sub.on('message', (channel: string, message: string) => {
+    if (this.ssub !== this.sub) this.ssub.on('error', () => {})
+    this.shardedKnown = this.cluster ? Promise.resolve() : this.detectSharded()
+    const onMessage = (channel: string, message: string) => {
       if (channel === BROADCAST) {
         let event: BusEvent
         try {
@@ -85,7 +104,78 @@ export class RedisBus implements Bus {
       }
       const d = decode(message)
       if (d) for (const h of this.deliveryHandlers) h(d)
-    })
+    }
+    this.sub.on('message', onMessage)
+    this.sub.on('smessage', onMessage)
+    if (this.ssub !== this.sub) {
+      this.ssub.on('message', onMessage)
+      this.ssub.on('smessage', onMessage)
+    }
+    if (this.cluster) {
+      const c = this.sub as Cluster
+      // A node lost (a master stopped, or its sharded subscriber's connection dropped).
+      c.on('-node', () => {
+        if (this.everReady && !this.closed) this.lost = true
+      })
+      // The client re-subscribed every channel on the nodes that now own their slots.
+      c.on('subscribersReady', () => this.maybeRecovered())
+      c.on('ready', () => {
+        void c.subscribe(BROADCAST).catch(() => {})
+        this.everReady = true
+        this.maybeRecovered()
+      })
+    } else {
+      const r = this.sub
+      const sr = this.ssub
+      const markLost = () => {
+        if (this.everReady && !this.closed) this.lost = true
+      }
+      r.on('close', markLost)
+      sr.on('close', markLost)
+      const bothReady = () => {
+        if (r.status !== 'ready' || sr.status !== 'ready') return
+        this.everReady = true
+        this.maybeRecovered()
+      }
+      // (Re)subscribe whenever a connection becomes ready, so a Redis that was down at boot or
+      // restarted later is picked up again; after an outage, tell the realtime layer to re-drain.
+      r.on('ready', () => {
+        void r.subscribe(BROADCAST).catch(() => {})
+        bothReady()
+      })
+      sr.on('ready', () => {
+        void this.shardedKnown.then(() => {
+          const channels = [...this.shards.keys()].map(shardChannel)
+          if (channels.length > 0) void (this.sharded ? sr.ssubscribe(...channels) : sr.subscribe(...channels)).catch(() => {})
+          bothReady()
+        })
+      })
+    }
+  }
+
+  private async detectSharded(): Promise<void> {
+    for (let i = 0; i < 20 && !this.closed; i++) {
+      try {
+        const info = await this.pub.info('server')
+        const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '7')
+        this.sharded = major >= 7
+        return
+      } catch {
+        await Bun.sleep(250)
+      }
+    }
+  }
+
+  private recoverTimer: ReturnType<typeof setTimeout> | undefined
+  private maybeRecovered() {
+    if (!this.lost || this.closed) return
+    this.lost = false
+    // Give the re-subscriptions a moment to land before draining (a delivery published after the
+    // drain's look at the database then reaches the socket over the bus).
+    clearTimeout(this.recoverTimer)
+    this.recoverTimer = setTimeout(() => {
+      for (const h of this.reconnectHandlers) h()
+    }, this.cluster ? 300 : 0)
   }
 
   /**
@@ -101,7 +191,8 @@ export class RedisBus implements Bus {
   }
 
   async deliver(vshard: number, d: Delivery): Promise<void> {
-    await this.pub.publish(shardChannel(vshard), encode(d))
+    if (this.sharded) await this.pub.spublish(shardChannel(vshard), encode(d))
+    else await this.pub.publish(shardChannel(vshard), encode(d))
   }
 
   onDelivery(handler: (d: Delivery) => void): void {
@@ -113,11 +204,13 @@ export class RedisBus implements Bus {
     this.shards.set(vshard, n + 1)
     let done = this.subscribed.get(vshard)
     if (n === 0 || !done) {
-      // Redis answers SUBSCRIBE once the channel is subscribed: anything published after that arrives.
-      done = this.sub.subscribe(shardChannel(vshard)).then(
-        () => {},
-        () => {},
-      )
+      // Redis answers (S)SUBSCRIBE once the channel is subscribed: anything published after that arrives.
+      done = this.shardedKnown
+        .then(() => (this.sharded ? this.ssub.ssubscribe(shardChannel(vshard)) : this.ssub.subscribe(shardChannel(vshard))))
+        .then(
+          () => {},
+          () => {},
+        )
       this.subscribed.set(vshard, done)
     }
     return done
@@ -128,7 +221,7 @@ export class RedisBus implements Bus {
     if (n <= 1) {
       this.shards.delete(vshard)
       this.subscribed.delete(vshard)
-      void this.sub.unsubscribe(shardChannel(vshard)).catch(() => {})
+      void (this.sharded ? this.ssub.sunsubscribe(shardChannel(vshard)) : this.ssub.unsubscribe(shardChannel(vshard))).catch(() => {})
     } else this.shards.set(vshard, n - 1)
   }
 
@@ -138,14 +231,22 @@ export class RedisBus implements Bus {
 
   async healthy(): Promise<boolean> {
     try {
-      return (await this.pub.ping()) === 'PONG' && this.sub.status === 'ready'
+      if (this.sub.status !== 'ready' || this.ssub.status !== 'ready') return false
+      if (!this.cluster) return (await this.pub.ping()) === 'PONG'
+      // Every slot served, as some node sees it: no master down awaiting failover (with
+      // cluster-require-full-coverage no the state stays "ok" while a slot is unserved, so count).
+      const info = (await (this.pub as Cluster).cluster('INFO')) as string
+      return info.includes('cluster_state:ok') && /cluster_slots_ok:16384\b/.test(info)
     } catch {
       return false
     }
   }
 
   async close(): Promise<void> {
+    this.closed = true
+    clearTimeout(this.recoverTimer)
     this.sub.disconnect()
+    if (this.ssub !== this.sub) this.ssub.disconnect()
     this.pub.disconnect()
   }
 }

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis.ts'
 import { and, eq, lt, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { idempotencyKeys } from '../db/schema.ts'

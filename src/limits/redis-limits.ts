@@ -1,6 +1,7 @@
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis.ts'
 import type { RawSql } from '../db/client.ts'
 import type { Logger } from '../lib/log.ts'
+import { isRedisUnavailable } from '../lib/redis.ts'
 import { BACKLOG, BacklogCounter, countStored, type Backlog } from './backlog.ts'
 import { SendRateLimiter, type SendRate, type TokenResult } from './send-rate.ts'
 
@@ -9,6 +10,10 @@ import { SendRateLimiter, type SendRate, type TokenResult } from './send-rate.ts
  * by atomic Lua scripts (one round trip each). If Redis is unreachable the send path does not
  * stop: each process falls back to its in-memory counters (exact per process) and the Redis
  * counts it may have missed are reloaded from Postgres when Redis returns.
+ *
+ * Every script touches one key (hash-tagged by agent), so on a Redis Cluster each runs on the
+ * node owning that agent's slot; a batch over many agents is many scripts, never one cross-slot
+ * pipeline or MULTI. A cluster master stopped mid-traffic makes only its slots' agents fall back.
  */
 
 const RATE_LUA = `
@@ -65,12 +70,41 @@ export class RedisBacklog implements Backlog {
     private readonly log: Logger,
   ) {
     this.local = new BacklogCounter(sql)
-    redis.on('ready', () => {
-      if (this.touchedOffline.size === 0) return
-      const keys = [...this.touchedOffline].map((id) => this.key(id))
-      this.touchedOffline.clear()
-      void this.redis.del(...keys).catch(() => {})
-    })
+    redis.on('ready', () => this.reloadTouched())
+  }
+
+  private reloadTimer: ReturnType<typeof setTimeout> | undefined
+  /**
+   * Drop the Redis counts of recipients counted locally during an outage (the next reserve reloads
+   * them from Postgres). One DEL per key (their slots differ on a cluster); a key whose node is
+   * still down stays listed and is retried a second later — on a cluster the client as a whole
+   * stays ready while one master fails over, so 'ready' alone would not tell.
+   */
+  private reloadTouched() {
+    if (this.touchedOffline.size === 0 || this.reloadTimer) return
+    const ids = [...this.touchedOffline]
+    this.touchedOffline.clear()
+    void Promise.all(
+      ids.map((id) =>
+        this.redis.del(this.key(id)).catch(() => {
+          this.touchedOffline.add(id)
+        }),
+      ),
+    ).then(() => this.scheduleReload())
+  }
+
+  private scheduleReload() {
+    if (this.touchedOffline.size === 0 || this.reloadTimer) return
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined
+      this.reloadTouched()
+    }, 1000)
+    this.reloadTimer.unref?.()
+  }
+
+  private offline(recipientId: string) {
+    this.touchedOffline.add(recipientId)
+    this.scheduleReload()
   }
 
   private key(id: string) {
@@ -93,7 +127,7 @@ export class RedisBacklog implements Backlog {
     } catch (err) {
       if (!this.isRedisError(err)) throw err
       this.log.warn({ err: (err as Error).message }, 'redis unavailable: backlog counted per process')
-      this.touchedOffline.add(recipientId)
+      this.offline(recipientId)
       return this.local.reserve(recipientId, cap)
     }
   }
@@ -102,13 +136,20 @@ export class RedisBacklog implements Backlog {
     const out = new Map<string, { ok: boolean; before: number }>()
     const limit = Number.isFinite(cap) ? cap : Number.MAX_SAFE_INTEGER
     try {
-      const p = this.redis.pipeline()
-      for (const id of recipientIds) p.eval(RESERVE_LUA, 1, this.key(id), limit, BACKLOG_TTL_MS)
-      const res = (await p.exec()) ?? []
+      // One script per recipient, all sent at once (ioredis writes them back to back: one round
+      // trip on a single Redis, one per node involved on a cluster).
+      const res = await Promise.all(
+        recipientIds.map((id) =>
+          (this.redis.eval(RESERVE_LUA, 1, this.key(id), limit, BACKLOG_TTL_MS) as Promise<[number, number]>).then(
+            (v) => [null, v] as const,
+            (e: unknown) => [e, null] as const,
+          ),
+        ),
+      )
       for (let i = 0; i < recipientIds.length; i++) {
-        const [err, value] = res[i] ?? [new Error('missing reply'), null]
+        const [err, value] = res[i]!
         if (err) throw err
-        const [state, n] = value as [number, number]
+        const [state, n] = value!
         if (state === -1) out.set(recipientIds[i]!, await this.reserve(recipientIds[i]!, cap))
         else out.set(recipientIds[i]!, { ok: state === 1, before: n })
       }
@@ -122,9 +163,7 @@ export class RedisBacklog implements Backlog {
 
   release(recipientId: string, n = 1): void {
     this.local.release(recipientId, n)
-    this.redis.eval(RELEASE_LUA, 1, this.key(recipientId), n, BACKLOG_TTL_MS).catch(() => {
-      this.touchedOffline.add(recipientId)
-    })
+    this.redis.eval(RELEASE_LUA, 1, this.key(recipientId), n, BACKLOG_TTL_MS).catch(() => this.offline(recipientId))
   }
 
   async forget(recipientId: string): Promise<void> {
@@ -133,8 +172,6 @@ export class RedisBacklog implements Backlog {
   }
 
   private isRedisError(err: unknown): boolean {
-    const name = (err as { name?: string })?.name ?? ''
-    const msg = (err as Error)?.message ?? ''
-    return name.includes('Redis') || name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|ECONNREFUSED|enableOfflineQueue/i.test(msg)
+    return isRedisUnavailable(err)
   }
 }

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis.ts'
 import type { Bus, Delivery } from '../bus/bus.ts'
 import { vshardOf } from '../shard/vshard.ts'
 

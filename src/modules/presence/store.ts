@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../../lib/redis.ts'
 
 export interface ExplicitPresence {
   status: 'online' | 'offline' | 'busy'
@@ -109,10 +109,9 @@ export class RedisPresenceStore implements PresenceStore {
 
   async refresh(agentIds: string[]) {
     if (agentIds.length === 0) return
-    const m = this.redis.multi()
+    // One small MULTI per agent (one key each: the agents' slots differ on a cluster), sent at once.
     const until = Date.now() + CLAIM_TTL_MS
-    for (const id of agentIds) m.zadd(this.on(id), until, this.origin).pexpire(this.on(id), CLAIM_TTL_MS)
-    await m.exec()
+    await Promise.all(agentIds.map((id) => this.redis.multi().zadd(this.on(id), until, this.origin).pexpire(this.on(id), CLAIM_TTL_MS).exec()))
   }
 
   async setExplicit(agentId: string, p: ExplicitPresence | null) {

@@ -42,7 +42,7 @@ export function systemRoutes(ctx: AppContext) {
           webhooks: ctx.webhooks.stats,
         }
         let ok = dbOk
-        if (ctx.config.redisUrl) {
+        if (ctx.config.redis) {
           const redisOk = await check(() => ctx.bus.healthy().then((h) => h || false))
           body.pubsub = { ok: redisOk }
           ok &&= redisOk
