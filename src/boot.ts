@@ -45,6 +45,7 @@ import { DashboardHub } from './realtime/dashboard.ts'
 import { LongPolls } from './realtime/longpoll.ts'
 import { upgradeDashboard } from './realtime/dashboard-socket.ts'
 import { AnnouncementFanout } from './modules/admin/fanout.ts'
+import { ExpirySweeper } from './delivery/expiry.ts'
 import { DbGauges } from './metrics/db-gauges.ts'
 import { Metrics } from './metrics/metrics.ts'
 
@@ -140,10 +141,12 @@ export async function createContext(config: Config, migrate = true): Promise<App
     webhooks,
     storage: config.s3 ? new S3Storage(config.s3) : new FileStorage(join(config.dataDir, 'files')),
     announcements: undefined as unknown as AnnouncementFanout,
+    expiry: undefined as unknown as ExpirySweeper,
     metrics,
   }
   // The fan-out writes through the context's own writer, backlog and push.
   ctx.announcements = new AnnouncementFanout(ctx, config.announcementBatch)
+  ctx.expiry = new ExpirySweeper(ctx, config.expirySweepMs)
   return ctx
 }
 
@@ -182,6 +185,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
   })
   ctx.webhooks.start()
   ctx.announcements.start()
+  ctx.expiry.start()
   ctx.log.info({ url, database: ctx.database.kind, redis: Boolean(config.redisUrl) }, 'AgentChat server listening')
   return {
     ctx,
@@ -200,6 +204,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       await Bun.sleep(20)
       await ctx.presence.settled()
       await ctx.announcements.stop()
+      await ctx.expiry.stop()
       await ctx.writer.flushed()
       await ctx.webhooks.stop()
       await ctx.acks.drain()

@@ -21,6 +21,7 @@ export const WEBHOOK_EVENTS = [
   'message.approved',
   'message.rejected',
   'conversation.loop_detected',
+  'message.expired',
 ] as const
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number]
 

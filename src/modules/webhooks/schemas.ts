@@ -15,6 +15,7 @@ export const WebhookEventSchema = t.Union(
     t.Literal('message.approved'),
     t.Literal('message.rejected'),
     t.Literal('conversation.loop_detected'),
+    t.Literal('message.expired'),
   ],
   { description: '`agent.created` is for system agents only.' },
 )
