@@ -266,6 +266,7 @@ describe.each(await backends())('expiry on %s', (backend) => {
         return r.length === N && r.every((x) => x.swept && (x.expired || x.delivered)) ? r : null
       })
       const expired = state.filter((x) => x.expired).map((x) => x.id).sort()
+      console.info(`[expiry contention on ${backend}] ${expired.length} expired, ${N - expired.length} delivered`)
       // Told exactly once per expired message, and only for those.
       await until('frames', async () => aws.ofType('message.expired').length >= expired.length)
       await Bun.sleep(500)
