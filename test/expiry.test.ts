@@ -190,6 +190,28 @@ describe.each(await backends())('expiry on %s', (backend) => {
     bws.close()
   })
 
+  test("nor is it shown to the recipient elsewhere: its thread and the conversation list's preview", async () => {
+    const { a, b, conversationId } = await pair()
+    const aws = await new WsProbe(s.url).hello(a.apiKey)
+    const ttl = await send(s, a, { to: b.handle, content: { text: 'stale soon' }, metadata: { ttl_seconds: 1, thread_subject: 'Quick question' } })
+    expect(ttl.status).toBe(201)
+    const thread = ttl.json.metadata.thread_id as string
+    expect(thread).toMatch(/^thr_/)
+    const preview = async (who: Registered) => {
+      const r = await api(s, 'GET', '/v1/conversations', { key: who.apiKey })
+      return (r.json.conversations ?? r.json).find((c: any) => c.id === conversationId)?.last_message_preview ?? null
+    }
+    expect(await preview(b)).toContain('stale soon')
+    await aws.until(() => aws.ofType('message.expired').length > 0, 'message.expired frame')
+    expect(await preview(b)).toBeNull()
+    expect(await preview(a)).toContain('stale soon')
+    const theirs = await api(s, 'GET', `/v1/conversations/${conversationId}/threads/${thread}`, { key: b.apiKey })
+    expect(theirs.json?.messages?.map((m: any) => m.id) ?? []).not.toContain(ttl.json.id)
+    const mine = await api(s, 'GET', `/v1/conversations/${conversationId}/threads/${thread}`, { key: a.apiKey })
+    expect(mine.json.messages.map((m: any) => m.id)).toEqual([ttl.json.id])
+    aws.close()
+  })
+
   test('validation: an integer from 1 s to 30 days, else 400 VALIDATION_ERROR in the flat envelope', async () => {
     const { a, b, conversationId } = await pair()
     for (const bad of [0, -1, 1.5, 2_592_001, '60', null, true]) {

@@ -449,5 +449,17 @@ function expireInRange(agent: string, src: string, from: string, to: string) {
      )`
 }
 
+/**
+ * Message `m` passed its expiry before reaching agent `me` (a SQL parameter or expression): never
+ * delivered, so left out of whatever else shows messages to it (threads, the conversation list's
+ * preview). History has its own form of this (it joins the same exception rows anyway).
+ */
+export const expiredForReader = (me: string) => `(m.sender_id <> ${me} AND m.expires_at IS NOT NULL AND m.expires_at <= now() AND NOT EXISTS (
+  SELECT 1 FROM conversation_members mm WHERE mm.conversation_id = m.conversation_id AND mm.agent_id = ${me}
+    AND NOT EXISTS (SELECT 1 FROM delivery_skips s WHERE s.agent_id = mm.agent_id AND s.conversation_id = m.conversation_id AND s.seq = m.seq)
+    AND (m.seq <= ${DELIVERED} OR m.seq <= ${READ}
+      OR EXISTS (SELECT 1 FROM delivery_acks d WHERE d.agent_id = mm.agent_id AND d.conversation_id = m.conversation_id AND d.seq = m.seq)
+      OR EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = mm.agent_id AND r.conversation_id = m.conversation_id AND r.seq = m.seq))))`
+
 /** SQL pieces for queries elsewhere that report a member's view of a message (history). */
 export const CURSOR_SQL = { DELIVERED, READ, ADDRESSED, PENDING, expiredAt, decidedAt }

@@ -20,6 +20,8 @@ interface HistoryRow extends MessageRow {
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString())
 const { DELIVERED, READ } = CURSOR_SQL
 /** History's row for member `mm`: neither read nor delivered, by cursor or on its own. */
+/** Past its expiry; never NULL (a NULL under NOT would drop every message without a TTL). */
+const PAST = '(m.expires_at IS NOT NULL AND m.expires_at <= now())'
 const STILL_STORED = `(r.seq IS NULL AND d.seq IS NULL AND m.seq > ${READ} AND m.seq > ${DELIVERED})`
 
 /**
@@ -56,7 +58,7 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
        -- recipient got it (recorded, or past the instant and still stored), a group message the
        -- sweeper found had not reached someone.
        (m.sender_id = $2 AND CASE WHEN left(m.conversation_id, 4) = 'grp_' THEN m.expired_at IS NOT NULL
-          ELSE COALESCE(s.expired, false) OR (s.seq IS NULL AND ${STILL_STORED} AND m.expires_at <= now()) END) AS expired,
+          ELSE COALESCE(s.expired, false) OR (s.seq IS NULL AND ${STILL_STORED} AND ${PAST}) END) AS expired,
        CASE WHEN r.seq IS NOT NULL OR m.seq <= ${READ} THEN 2 WHEN m.seq <= ${DELIVERED} OR d.seq IS NOT NULL THEN 1 ELSE 0 END AS status,
        CASE WHEN m.seq <= ${DELIVERED} THEN mm.delivered_at ELSE COALESCE(d.delivered_at, r.read_at) END AS delivered_at,
        CASE WHEN r.seq IS NOT NULL THEN r.read_at WHEN m.seq <= ${READ} THEN mm.read_at END AS read_at
@@ -68,7 +70,7 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
      WHERE m.conversation_id = $1 AND m.seq >= $4 AND m.seq > $5
        AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = $2 AND h.message_id = m.id)
        -- A message that expired before reaching the caller is never delivered, history included.
-       AND NOT (m.sender_id <> $2 AND m.expires_at <= now() AND (s.seq IS NOT NULL OR ${STILL_STORED}))
+       AND NOT (m.sender_id <> $2 AND ${PAST} AND (s.seq IS NOT NULL OR ${STILL_STORED}))
        ${where}
      ORDER BY m.seq ${order} LIMIT $6`,
     params,
