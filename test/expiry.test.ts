@@ -239,26 +239,33 @@ describe.each(await backends())('expiry on %s', (backend) => {
       const base = await unread(s, b, conversationId)
       const ids: string[] = []
       for (let i = 0; i < N; i++) {
-        const r = await send(s, a, { to: b.handle, content: { text: `m${i}` }, metadata: { ttl_seconds: 2 } })
+        // Odd ones live a second longer: their socket acks come in time, the even ones' mostly not.
+        const r = await send(s, a, { to: b.handle, content: { text: `m${i}` }, metadata: { ttl_seconds: 2 + (i % 2) } })
         expect(r.status).toBe(201)
         ids.push(r.json.id)
       }
       await bws.until(() => bws.ofType('message.new').length >= N, 'live pushes')
       const rows = await b.client.sync()
-      // Around the expiry instant: socket acks of every message at random moments, sync acks
-      // through random positions, and (in-process) extra sweepers hammering the same rows.
+      // Around the expiry instants (the sends spread them over a few hundred ms): socket acks of
+      // every message at random moments, sync acks through random positions, and (in-process)
+      // extra sweepers hammering the same rows.
       const ctx = s.running?.ctx
       const t0 = Date.parse((await history(s, a, conversationId)).find((m) => m.id === ids[0])!.created_at) + 2000
       const stop = t0 + 1500
       const jobs: Promise<unknown>[] = []
-      for (const id of ids) {
-        jobs.push(Bun.sleep(Math.max(0, t0 - Date.now() - 400 + Math.random() * 800)).then(() => bws.send({ type: 'ack', message_id: id })))
+      // Mostly in order (so the cursor can move), some out of order (held acks, gaps).
+      const when = ids.map(() => t0 - 300 + Math.random() * 900).sort((x, y) => x - y)
+      for (let i = 0; i < N; i += 2) if (Math.random() < 0.3) [when[i], when[i + 1]] = [when[i + 1]!, when[i]!]
+      for (const [i, id] of ids.entries()) {
+        jobs.push(Bun.sleep(Math.max(0, when[i]! - Date.now())).then(() => bws.send({ type: 'ack', message_id: id })))
       }
       for (let w = 0; w < 4; w++) {
         jobs.push(
           (async () => {
+            await Bun.sleep(Math.max(0, t0 - Date.now() - 150 + Math.random() * 300))
             while (Date.now() < stop) {
-              const r = rows[Math.floor(Math.random() * rows.length)]!
+              // The first half only: the second half is left to the socket acks (and to expiry).
+              const r = rows[Math.floor((Math.random() * rows.length) / 2)]!
               await api(s, 'POST', '/v1/messages/sync/ack', { key: b.apiKey, body: { last_delivery_id: r.delivery_id } })
             }
           })(),
@@ -266,6 +273,7 @@ describe.each(await backends())('expiry on %s', (backend) => {
         if (ctx) {
           jobs.push(
             (async () => {
+              await Bun.sleep(Math.max(0, t0 - Date.now() - 50))
               while (Date.now() < stop) await ctx.expiry.sweepOnce()
             })(),
           )
