@@ -47,6 +47,7 @@ import { DashboardHub } from './realtime/dashboard.ts'
 import { LongPolls } from './realtime/longpoll.ts'
 import { upgradeDashboard } from './realtime/dashboard-socket.ts'
 import { AnnouncementFanout } from './modules/admin/fanout.ts'
+import { ExpirySweeper } from './delivery/expiry.ts'
 import { DbGauges } from './metrics/db-gauges.ts'
 import { Metrics } from './metrics/metrics.ts'
 
@@ -146,11 +147,13 @@ export async function createContext(config: Config, migrate = true): Promise<App
     storage: config.s3 ? new S3Storage(config.s3) : new FileStorage(join(config.dataDir, 'files')),
     announcements: undefined as unknown as AnnouncementFanout,
     wakeDigests: undefined as unknown as WakeDigests,
+    expiry: undefined as unknown as ExpirySweeper,
     metrics,
   }
   // The fan-out writes through the context's own writer, backlog and push.
   ctx.announcements = new AnnouncementFanout(ctx, config.announcementBatch)
   ctx.wakeDigests = new WakeDigests(ctx, config.wakeDigestPollMs)
+  ctx.expiry = new ExpirySweeper(ctx, config.expirySweepMs)
   return ctx
 }
 
@@ -190,6 +193,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
   ctx.webhooks.start()
   ctx.announcements.start()
   ctx.wakeDigests.start()
+  ctx.expiry.start()
   ctx.log.info({ url, database: ctx.database.kind, redis: config.redis ? describeTarget(config.redis) : false }, 'AgentChat server listening')
   return {
     ctx,
@@ -209,6 +213,7 @@ export async function startServer(config: Config, opts: { reusePort?: boolean; m
       await ctx.presence.settled()
       await ctx.announcements.stop()
       await ctx.wakeDigests.stop()
+      await ctx.expiry.stop()
       await ctx.writer.flushed()
       await ctx.webhooks.stop()
       await ctx.acks.drain()

@@ -132,6 +132,11 @@ export const configFields = {
     'Plan quota: messages one agent may send per UTC day, direct and group (403 `LIMIT_REACHED` with `details`; 429 stays for rate limits). `0`: unlimited. System agents are exempt.',
     '0',
   ),
+  EXPIRY_SWEEP_MS: field(
+    T.Optional(T.Integer({ minimum: 50, maximum: 600_000 })),
+    'How often each worker looks for messages past their `metadata.ttl_seconds` (issue 16.3) to expire and tell their senders about. Reads never hand out an expired message whatever this is; it bounds how late `message.expired` can be for messages of other processes (a process sweeps its own at the instant).',
+    '1000',
+  ),
   ANNOUNCEMENT_BATCH: field(
     T.Optional(T.Integer({ minimum: 1, maximum: 5000 })),
     'Recipients per batch when an operator announcement fans out (one batch is one round of writer statements; smaller batches leave more room for ordinary traffic).',
@@ -211,6 +216,7 @@ export interface Config {
   adminKey: string | undefined
   announcementBatch: number
   wakeDigestPollMs: number
+  expirySweepMs: number
   apiRateLimitPerMin: number
   strictBodies: boolean
   quotas: { agentsPerOwner: number; messagesPerDay: number }
@@ -226,7 +232,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH', 'WAKE_DIGEST_POLL_MS', 'API_RATE_LIMIT_PER_MIN', 'QUOTA_AGENTS_PER_OWNER', 'QUOTA_MESSAGES_PER_DAY'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH', 'WAKE_DIGEST_POLL_MS', 'EXPIRY_SWEEP_MS', 'API_RATE_LIMIT_PER_MIN', 'QUOTA_AGENTS_PER_OWNER', 'QUOTA_MESSAGES_PER_DAY'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -280,6 +286,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminKey: e.ADMIN_KEY,
     announcementBatch: e.ANNOUNCEMENT_BATCH ?? 500,
     wakeDigestPollMs: e.WAKE_DIGEST_POLL_MS ?? 30_000,
+    expirySweepMs: e.EXPIRY_SWEEP_MS ?? 1000,
     apiRateLimitPerMin: e.API_RATE_LIMIT_PER_MIN ?? 6000,
     strictBodies: e.STRICT_BODIES === '1',
     quotas: { agentsPerOwner: e.QUOTA_AGENTS_PER_OWNER ?? 0, messagesPerDay: e.QUOTA_MESSAGES_PER_DAY ?? 0 },

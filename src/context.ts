@@ -29,6 +29,7 @@ import type { Realtime } from './realtime/hub.ts'
 import type { DashboardHub } from './realtime/dashboard.ts'
 import type { LongPolls } from './realtime/longpoll.ts'
 import type { AnnouncementFanout } from './modules/admin/fanout.ts'
+import type { ExpirySweeper } from './delivery/expiry.ts'
 import type { Metrics } from './metrics/metrics.ts'
 
 /** Everything a route or service may use, built once per worker in `boot.ts`. */
@@ -72,6 +73,8 @@ export interface AppContext {
   announcements: AnnouncementFanout
   /** Sends wake.digest when an agent's quiet hours end (every worker; one row per window decides who). */
   wakeDigests: WakeDigests
+  /** Expires messages past their TTL and tells their senders (every worker; row locks decide who). */
+  expiry: ExpirySweeper
   /** Encrypts stored webhook signing secrets. */
   secrets: SecretBox
   /** Uploads and avatars: files under DATA_DIR, or S3 when configured. */

@@ -89,7 +89,7 @@ describe.each(await backends())('webhooks on %s', (backend) => {
   test('the OpenAPI document lists the routes and each event as an OpenAPI webhook with its body', async () => {
     const doc = (await api(s, 'GET', '/v1/openapi.json')).json as { paths: Record<string, object>; webhooks: Record<string, { post: { requestBody: { content: { 'application/json': { schema: { properties: Record<string, unknown> } } } } } }> }
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/webhooks', '/v1/webhooks/{id}']))
-    expect(Object.keys(doc.webhooks).sort()).toEqual([...ALL_EVENTS, 'contact.request.received', 'contact.request.approved', 'agent.created', 'message.approved', 'message.rejected', 'conversation.loop_detected', 'wake.digest'].sort())
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...ALL_EVENTS, 'contact.request.received', 'contact.request.approved', 'agent.created', 'message.approved', 'message.rejected', 'conversation.loop_detected', 'wake.digest', 'message.expired'].sort())
     const body = doc.webhooks['contact.blocked']!.post.requestBody.content['application/json'].schema
     expect(Object.keys(body.properties)).toEqual(['event', 'timestamp', 'data'])
   })

@@ -207,6 +207,13 @@ export const conversationMembers = pgTable(
     /** Read through this seq (never behind `delivered_seq` in effect: reading implies delivery). */
     readSeq: bigint('read_seq', { mode: 'number' }).notNull().default(0),
     readAt: ts('read_at'),
+    /**
+     * Expiry (issue 16.3): the instant the expiry sweeper last decided for this member, written
+     * under the member's row lock. A cursor statement that waited for that lock reads it from the
+     * row's newest version, so it treats every message the sweeper expired as expired too, even
+     * though its snapshot predates the sweeper's exception rows (delivery/expiry.ts).
+     */
+    expiryMark: ts('expiry_mark'),
   },
   (t) => [primaryKey({ columns: [t.conversationId, t.agentId] }), index('conversation_members_agent_idx').on(t.agentId)],
 )
@@ -232,8 +239,16 @@ export const messages = pgTable(
     metadata: jsonb('metadata').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     position: bigint('position', { mode: 'number' }).notNull().default(sql`nextval('messages_position_seq')`),
+    /** `created_at + metadata.ttl_seconds` (issue 16.3); null: the message never expires. */
+    expiresAt: ts('expires_at'),
+    /** When the expiry sweeper handled the message (claimed once, across processes). */
+    expirySweptAt: ts('expiry_swept_at'),
+    /** Set by the sweeper when at least one recipient had not received it: the sender sees `expired`. */
+    expiredAt: ts('expired_at'),
   },
   (t) => [
+    // The sweeper's queue: only messages with a TTL that are not handled yet.
+    index('messages_expiry_due_idx').on(t.expiresAt).where(sql`expires_at IS NOT NULL AND expiry_swept_at IS NULL`),
     uniqueIndex('messages_conv_seq_uq').on(t.conversationId, t.seq),
     uniqueIndex('messages_sender_client_uq').on(t.conversationId, t.senderId, t.clientMsgId),
     // Threads (seed 001) are the messages carrying metadata.thread_id; only those are indexed.
@@ -278,6 +293,8 @@ export const deliverySkips = pgTable(
     agentId: text('agent_id').notNull(),
     conversationId: text('conversation_id').notNull(),
     seq: bigint('seq', { mode: 'number' }).notNull(),
+    /** Expiry (issue 16.3): the message expired before reaching this member (else: skipped at the backlog cap). */
+    expired: boolean('expired').notNull().default(false),
   },
   (t) => [primaryKey({ columns: [t.agentId, t.conversationId, t.seq] })],
 )

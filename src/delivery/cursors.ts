@@ -14,10 +14,26 @@ import type { RawSql } from '../db/client.ts'
  * process) may wait on each other but never deadlock; and each reads the cursor it moves from
  * under that lock, so the counts it reports (what left `stored`, for the backlog counters) are
  * exact even when two processes move the same cursor at once.
+ *
+ * Expiry (issue 16.3, delivery/expiry.ts): a message with `expires_at` that is still stored for a
+ * member past that instant is never delivered to it. Reads (inbox: sync, the socket drain,
+ * long-poll) leave it out at once. It stays counted as stored (the backlog) until a `delivery_skips`
+ * row takes it out — written by the sweeper, or by a cursor statement that moves past it (sync's
+ * positional ack, a read-through) — and each such row releases its backlog slot exactly once (the
+ * INSERT's RETURNING). Who wins between an ack and expiry is decided under the member's row lock:
+ * an ack applied before the instant delivers; any decision at or after it — `GREATEST(now(),
+ * mm.expiry_mark)`, the mark being the sweeper's decision time read from the locked row's newest
+ * version — treats the message as expired, so a statement whose snapshot predates the sweeper's
+ * rows still agrees with it.
  */
 
 const DELIVERED = 'GREATEST(mm.delivered_seq, mm.joined_seq - 1)'
 const READ = 'GREATEST(mm.read_seq, mm.joined_seq - 1)'
+
+/** Message `m` is past its expiry at the decision instant `at` (a timestamptz expression). */
+const expiredAt = (at: string) => `(m.expires_at IS NOT NULL AND m.expires_at <= ${at})`
+/** Decision instant of a statement holding member `alias`'s row lock (see the header). */
+const decidedAt = (mark: string) => `GREATEST(now(), ${mark})`
 
 /** Conditions on `m` (messages) for member `mm` that make it addressed to the member. */
 const ADDRESSED = `m.sender_id <> mm.agent_id AND m.seq >= mm.joined_seq
@@ -54,6 +70,7 @@ export function inbox(sql: RawSql, recipientId: string, afterPosition: bigint, l
      CROSS JOIN LATERAL (
        SELECT ${MESSAGE_COLS}, m.position::text AS pos, m.position AS p FROM messages m
        WHERE m.conversation_id = mm.conversation_id AND m.seq > ${DELIVERED} AND m.position > $2 AND ${PENDING}
+         AND (m.expires_at IS NULL OR m.expires_at > now())
        ORDER BY m.seq LIMIT $3) x
      WHERE mm.agent_id = $1 AND mm.left_at IS NULL
      ORDER BY x.p LIMIT $3`,
@@ -153,17 +170,18 @@ export async function applyAcks(
      ),
      ka AS (SELECT r, c, array_agg(seq) AS seqs FROM a GROUP BY r, c),
      k AS MATERIALIZED (
-       SELECT mm.agent_id, mm.conversation_id, ${DELIVERED} AS cur, ka.seqs, ${PLAIN} AS plain
+       SELECT mm.agent_id, mm.conversation_id, ${DELIVERED} AS cur, ka.seqs, ${PLAIN} AS plain, ${decidedAt('mm.expiry_mark')} AS at
        FROM conversation_members mm JOIN ka ON ka.r = mm.agent_id AND ka.c = mm.conversation_id
        WHERE mm.left_at IS NULL
        ORDER BY mm.agent_id, mm.conversation_id
        FOR UPDATE OF mm
      ),
      n AS (
-       SELECT k.agent_id, k.conversation_id, k.cur, k.plain, COALESCE(
+       SELECT k.agent_id, k.conversation_id, k.cur, k.plain, k.at, COALESCE(
+         -- Expired and still stored: a gap even when acked (too late), until its skip row exists.
          (SELECT m.seq - 1 FROM messages m, conversation_members mm
           WHERE mm.agent_id = k.agent_id AND mm.conversation_id = k.conversation_id
-            AND m.conversation_id = k.conversation_id AND m.seq > k.cur AND m.seq <> ALL(k.seqs) AND ${pendingFast('k.plain')}
+            AND m.conversation_id = k.conversation_id AND m.seq > k.cur AND (m.seq <> ALL(k.seqs) OR ${expiredAt('k.at')}) AND ${pendingFast('k.plain')}
           ORDER BY m.seq LIMIT 1),
          (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = k.conversation_id),
          k.cur) AS nxt
@@ -182,7 +200,8 @@ export async function applyAcks(
        INSERT INTO delivery_acks (agent_id, conversation_id, seq)
        SELECT p.r, p.c, p.seq FROM unnest($3::text[], $4::text[], $5::bigint[], $6::text[]) AS p(r, c, seq, persist)
        JOIN n ON n.agent_id = p.r AND n.conversation_id = p.c AND p.seq > n.nxt
-       WHERE p.persist = 't'
+       JOIN messages m ON m.conversation_id = p.c AND m.seq = p.seq
+       WHERE p.persist = 't' AND NOT ${expiredAt('n.at')}
        ORDER BY 1, 2, 3
        ON CONFLICT DO NOTHING
        RETURNING agent_id, conversation_id, seq
@@ -223,14 +242,14 @@ export async function applyAcks(
 export async function ackThroughPosition(sql: RawSql, recipientId: string, position: bigint): Promise<Moved[]> {
   const rows = await sql.query<{ c: string; a: string | number; b: string | number; n: string | number }>(
     `WITH k AS MATERIALIZED (
-       SELECT mm.conversation_id, ${DELIVERED} AS cur FROM conversation_members mm
+       SELECT mm.conversation_id, ${DELIVERED} AS cur, ${decidedAt('mm.expiry_mark')} AS at FROM conversation_members mm
        JOIN conversations cv ON cv.id = mm.conversation_id AND cv.last_seq > ${DELIVERED}
        WHERE mm.agent_id = $1 AND mm.left_at IS NULL
        ORDER BY mm.conversation_id
        FOR UPDATE OF mm
      ),
      n AS (
-       SELECT k.conversation_id, k.cur,
+       SELECT k.conversation_id, k.cur, k.at,
          (SELECT m.seq FROM messages m WHERE m.conversation_id = k.conversation_id AND m.seq > k.cur AND m.position <= $2 ORDER BY m.seq DESC LIMIT 1) AS nxt
        FROM k
      ),
@@ -242,11 +261,13 @@ export async function ackThroughPosition(sql: RawSql, recipientId: string, posit
      folded AS (
        DELETE FROM delivery_acks d USING n WHERE d.agent_id = $1 AND d.conversation_id = n.conversation_id AND d.seq <= n.nxt AND n.nxt IS NOT NULL
        RETURNING 1
-     )
+     ),
+     ${expireInRange('$1', 'n', 'n.cur', 'n.nxt')}
      SELECT n.conversation_id AS c, n.cur AS a, n.nxt AS b,
        (SELECT count(*) FROM messages m, conversation_members mm
         WHERE mm.agent_id = $1 AND mm.conversation_id = n.conversation_id
-          AND m.conversation_id = n.conversation_id AND m.seq > n.cur AND m.seq <= n.nxt AND ${PENDING}) AS n
+          AND m.conversation_id = n.conversation_id AND m.seq > n.cur AND m.seq <= n.nxt AND ${PENDING} AND NOT ${expiredAt('n.at')})
+       + (SELECT count(*) FROM gone WHERE gone.conversation_id = n.conversation_id) AS n
      FROM n WHERE n.nxt IS NOT NULL`,
     [recipientId, position.toString()],
   )
@@ -261,7 +282,7 @@ export async function ackThroughPosition(sql: RawSql, recipientId: string, posit
 export async function readThrough(sql: RawSql, recipientId: string, conversationId: string, throughSeq: number) {
   const rows = await sql.query<{ released: string | number | null; senders: string[] | null; moved: boolean }>(
     `WITH k AS MATERIALIZED (
-       SELECT ${DELIVERED} AS dcur, ${READ} AS rcur,
+       SELECT $2::text AS conversation_id, ${DELIVERED} AS dcur, ${READ} AS rcur, ${decidedAt('mm.expiry_mark')} AS at,
               LEAST($3::bigint, (SELECT last_seq FROM conversations WHERE id = $2)) AS upto
        FROM conversation_members mm WHERE mm.agent_id = $1 AND mm.conversation_id = $2 AND mm.left_at IS NULL
        FOR UPDATE OF mm
@@ -270,14 +291,16 @@ export async function readThrough(sql: RawSql, recipientId: string, conversation
        SELECT
          (SELECT count(*) FROM messages m, conversation_members mm
           WHERE mm.agent_id = $1 AND mm.conversation_id = $2 AND m.conversation_id = $2
-            AND m.seq > k.dcur AND m.seq <= k.upto AND ${PENDING}) AS released,
+            AND m.seq > k.dcur AND m.seq <= k.upto AND ${PENDING} AND NOT ${expiredAt('k.at')}) AS released,
          (SELECT array_agg(DISTINCT m.sender_id) FROM messages m, conversation_members mm
           WHERE mm.agent_id = $1 AND mm.conversation_id = $2 AND m.conversation_id = $2
             AND m.seq > k.rcur AND m.seq <= k.upto AND ${ADDRESSED}
+            AND NOT (m.seq > k.dcur AND ${expiredAt('k.at')} AND ${PENDING})
             AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = $1 AND r.conversation_id = $2 AND r.seq = m.seq)) AS senders,
          k.upto > k.rcur AS moved, k.upto
        FROM k
      ),
+     ${expireInRange('$1', 'k', 'k.dcur', 'k.upto')},
      upd AS (
        UPDATE conversation_members mm SET
          read_seq = GREATEST(mm.read_seq, stats.upto), read_at = now(),
@@ -294,7 +317,7 @@ export async function readThrough(sql: RawSql, recipientId: string, conversation
        DELETE FROM delivery_acks d USING stats WHERE d.agent_id = $1 AND d.conversation_id = $2 AND d.seq <= stats.upto AND stats.moved
        RETURNING 1
      )
-     SELECT released, senders, moved FROM stats`,
+     SELECT released + (SELECT count(*) FROM gone) AS released, senders, moved FROM stats`,
     [recipientId, conversationId, throughSeq],
   )
   const r = rows[0]
@@ -316,6 +339,9 @@ export async function readOne(sql: RawSql, recipientId: string, messageId: strin
               mm.read_at AS cursor_read_at
        FROM messages m JOIN conversation_members mm ON mm.conversation_id = m.conversation_id AND mm.agent_id = $2
        WHERE m.id = $1 AND ${ADDRESSED}
+         -- Expired while still stored: never delivered, so not readable either (decided under the lock).
+         AND NOT (${expiredAt(decidedAt('mm.expiry_mark'))} AND m.seq > ${DELIVERED} AND ${PENDING})
+       FOR UPDATE OF mm
      ),
      ins AS (
        INSERT INTO message_reads (agent_id, conversation_id, seq)
@@ -403,5 +429,37 @@ const PLAIN = `NOT EXISTS (SELECT 1 FROM delivery_skips s WHERE s.agent_id = mm.
   AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = mm.agent_id AND r.conversation_id = mm.conversation_id)
   AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = mm.agent_id AND h.conversation_id = mm.conversation_id)`
 
+/**
+ * A CTE `gone` for a statement moving member `agent`'s delivered cursor from `from` to `to` in the
+ * conversations of `src` (which carries `conversation_id` and the decision instant `at`): the
+ * messages it passes that are expired and still stored become expired for the member (a skip
+ * row) instead of delivered. RETURNING lists only rows this statement wrote, so a row the sweeper
+ * wrote meanwhile is neither counted twice nor released twice.
+ */
+function expireInRange(agent: string, src: string, from: string, to: string) {
+  return `gone AS (
+       INSERT INTO delivery_skips (agent_id, conversation_id, seq, expired)
+       SELECT ${agent}, m.conversation_id, m.seq, true FROM ${src}
+       JOIN conversation_members mm ON mm.agent_id = ${agent} AND mm.conversation_id = ${src}.conversation_id
+       JOIN messages m ON m.conversation_id = ${src}.conversation_id AND m.seq > ${from} AND m.seq <= ${to}
+       WHERE ${to} IS NOT NULL AND ${to} > ${from} AND m.expires_at IS NOT NULL AND ${expiredAt(`${src}.at`)} AND ${PENDING}
+       ORDER BY 1, 2, 3
+       ON CONFLICT DO NOTHING
+       RETURNING conversation_id
+     )`
+}
+
+/**
+ * Message `m` passed its expiry before reaching agent `me` (a SQL parameter or expression): never
+ * delivered, so left out of whatever else shows messages to it (threads, the conversation list's
+ * preview). History has its own form of this (it joins the same exception rows anyway).
+ */
+export const expiredForReader = (me: string) => `(m.sender_id <> ${me} AND m.expires_at IS NOT NULL AND m.expires_at <= now() AND NOT EXISTS (
+  SELECT 1 FROM conversation_members mm WHERE mm.conversation_id = m.conversation_id AND mm.agent_id = ${me}
+    AND NOT EXISTS (SELECT 1 FROM delivery_skips s WHERE s.agent_id = mm.agent_id AND s.conversation_id = m.conversation_id AND s.seq = m.seq)
+    AND (m.seq <= ${DELIVERED} OR m.seq <= ${READ}
+      OR EXISTS (SELECT 1 FROM delivery_acks d WHERE d.agent_id = mm.agent_id AND d.conversation_id = m.conversation_id AND d.seq = m.seq)
+      OR EXISTS (SELECT 1 FROM message_reads r WHERE r.agent_id = mm.agent_id AND r.conversation_id = m.conversation_id AND r.seq = m.seq))))`
+
 /** SQL pieces for queries elsewhere that report a member's view of a message (history). */
-export const CURSOR_SQL = { DELIVERED, READ, ADDRESSED, PENDING }
+export const CURSOR_SQL = { DELIVERED, READ, ADDRESSED, PENDING, expiredAt, decidedAt }

@@ -45,6 +45,8 @@ interface Claimed {
   url: string
   secret_enc: string
   probing: boolean
+  /** message.new for a message past its expiry (issue 16.3): never delivered, whatever the attempt. */
+  expired: boolean
 }
 
 export interface WebhookStats {
@@ -146,7 +148,8 @@ export class WebhookDispatcher {
        FROM pick, webhooks w
        -- Re-checked on the row's newest version: a dispatcher that leased it since this statement began wins.
        WHERE d.id = pick.id AND w.id = d.webhook_id AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until < now())
-       RETURNING d.id, d.webhook_id, d.agent_id, d.event, d.message_id, d.body, d.attempts, w.url, w.secret_enc, pick.probing`,
+       RETURNING d.id, d.webhook_id, d.agent_id, d.event, d.message_id, d.body, d.attempts, w.url, w.secret_enc, pick.probing,
+         (d.message_id IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.id = d.message_id AND m.expires_at <= now())) AS expired`,
       [limit, this.leaseMs(), probes],
     )
   }
@@ -154,6 +157,10 @@ export class WebhookDispatcher {
   private async deliver(r: Claimed): Promise<void> {
     const { config, database, log } = this.deps
     let body = r.body
+    if (r.expired) {
+      await database.raw.query(`UPDATE webhook_deliveries SET state = 'skipped', lease_until = NULL, delivered_at = now(), last_error = 'message expired' WHERE id = $1`, [r.id])
+      return
+    }
     if (body === null) {
       // message.new: the public message as the socket carries it, fixed at the first attempt.
       const data = r.message_id ? await this.deps.buildMessage(r.message_id, r.agent_id) : null

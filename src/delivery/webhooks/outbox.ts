@@ -23,6 +23,7 @@ export const WEBHOOK_EVENTS = [
   'message.rejected',
   'conversation.loop_detected',
   'wake.digest',
+  'message.expired',
 ] as const
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number]
 

@@ -2,7 +2,7 @@ import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context.ts'
 import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
-import { unreadIn } from '../../delivery/cursors.ts'
+import { expiredForReader, unreadIn } from '../../delivery/cursors.ts'
 import { fail } from '../../http/errors.ts'
 import { clampedInt, clampInt, PAGES } from '../../http/query.ts'
 import { avatarUrl } from '../agents/shapes.ts'
@@ -84,8 +84,10 @@ export function conversationRoutes(ctx: AppContext) {
         const ids = rows.map((r) => r.id)
         const [lastRows, unreadBy] = await Promise.all([
           ctx.database.raw.query<MessageRow>(
-            `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN unnest($1::text[], $2::bigint[]) AS k(c, s) ON m.conversation_id = k.c AND m.seq = k.s`,
-            [ids, rows.map((r) => Number(r.last_seq))],
+            // A last message that expired before reaching the caller is not previewed (issue 16.3).
+            `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN unnest($1::text[], $2::bigint[]) AS k(c, s) ON m.conversation_id = k.c AND m.seq = k.s
+             WHERE NOT ${expiredForReader('$3::text')}`,
+            [ids, rows.map((r) => Number(r.last_seq)), me.id],
           ),
           unread(me.id, ids),
         ])

@@ -15,6 +15,7 @@ import { publicMessage, sendOutcome, type SendOutcome, type StoredMessage } from
 import type { SendBody } from '../messages/send.ts'
 import type { WriteJob } from '../messages/writer.ts'
 import { departAll } from '../../delivery/cursors.ts'
+import { expiresAt } from '../messages/expiry.ts'
 import { deletedError, goneFor } from './gate.ts'
 import { GROUP_LIMITS, groupFacts, type GroupRow } from './store.ts'
 
@@ -128,6 +129,7 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 's
   // Stored for them without a frame: their long-polls look again.
   ctx.push.wake(quiet)
   ctx.dashboard.observe(result.message, [job.senderId, ...recipients])
+  if (job.expiresAt) ctx.expiry.schedule(job.expiresAt)
   const skippedHandles = (await Promise.all(skipped.map((id) => ctx.agents.get(id)))).map((a) => a?.handle ?? 'unknown')
   return { message: result.message, replay: false, skipped: skippedHandles, pub }
 }
@@ -172,6 +174,7 @@ export async function sendToGroup(ctx: AppContext, sender: AgentRecord, body: Se
     content,
     metadata: body.metadata ?? {},
     createdAt: admittedAt,
+    expiresAt: expiresAt(body.metadata, admittedAt),
   })
   const pub = out.pub ?? (await publicMessage(ctx.agents, out.message, groupFacts(g), sender))
   const result = sendOutcome(pub, out.replay ? 200 : 201)

@@ -14,10 +14,15 @@ interface HistoryRow extends MessageRow {
   read_at: Date | string | null
   own_group: boolean
   skipped: boolean
+  expired: boolean
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString())
 const { DELIVERED, READ } = CURSOR_SQL
+/** History's row for member `mm`: neither read nor delivered, by cursor or on its own. */
+/** Past its expiry; never NULL (a NULL under NOT would drop every message without a TTL). */
+const PAST = '(m.expires_at IS NOT NULL AND m.expires_at <= now())'
+const STILL_STORED = `(r.seq IS NULL AND d.seq IS NULL AND m.seq > ${READ} AND m.seq > ${DELIVERED})`
 
 /**
  * One page of history for the caller, filtered by their join point, conversation hide and
@@ -49,6 +54,11 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
     `SELECT ${MESSAGE_COLUMNS}, m.position::text AS position,
        (left(m.conversation_id, 4) = 'grp_' AND m.sender_id = $2) AS own_group,
        s.seq IS NOT NULL AS skipped,
+       -- Expiry (issue 16.3), as the sender sees it: a direct message that expired before the
+       -- recipient got it (recorded, or past the instant and still stored), a group message the
+       -- sweeper found had not reached someone.
+       (m.sender_id = $2 AND CASE WHEN left(m.conversation_id, 4) = 'grp_' THEN m.expired_at IS NOT NULL
+          ELSE COALESCE(s.expired, false) OR (s.seq IS NULL AND ${STILL_STORED} AND ${PAST}) END) AS expired,
        CASE WHEN r.seq IS NOT NULL OR m.seq <= ${READ} THEN 2 WHEN m.seq <= ${DELIVERED} OR d.seq IS NOT NULL THEN 1 ELSE 0 END AS status,
        CASE WHEN m.seq <= ${DELIVERED} THEN mm.delivered_at ELSE COALESCE(d.delivered_at, r.read_at) END AS delivered_at,
        CASE WHEN r.seq IS NOT NULL THEN r.read_at WHEN m.seq <= ${READ} THEN mm.read_at END AS read_at
@@ -59,6 +69,8 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
      LEFT JOIN delivery_skips s ON s.agent_id = mm.agent_id AND s.conversation_id = m.conversation_id AND s.seq = m.seq
      WHERE m.conversation_id = $1 AND m.seq >= $4 AND m.seq > $5
        AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = $2 AND h.message_id = m.id)
+       -- A message that expired before reaching the caller is never delivered, history included.
+       AND NOT (m.sender_id <> $2 AND ${PAST} AND (s.seq IS NOT NULL OR ${STILL_STORED}))
        ${where}
      ORDER BY m.seq ${order} LIMIT $6`,
     params,
@@ -67,6 +79,9 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
   return Promise.all(
     rows.map(async (r) => {
       const plain = r.own_group || r.skipped
+      if (r.expired) {
+        return { ...(await publicMessage(ctx.agents, rowToMessage(r), facts)), delivery_id: null, status: 'expired', delivered_at: null, read_at: null }
+      }
       const pub = await publicMessage(ctx.agents, rowToMessage(r), facts)
       return {
         // What others sent carries its provenance for the reader; the reader's own messages do not.

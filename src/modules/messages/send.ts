@@ -21,6 +21,7 @@ import { pairBudget } from '../agents/safety.ts'
 import { takeTurn } from './loops.ts'
 import { wakes } from './wake.ts'
 import { holdOutgoing, holdsOutgoing } from '../approvals/outgoing.ts'
+import { expiresAt, ttlSeconds } from './expiry.ts'
 
 /** Limits of contract §5.1 / §17. */
 export const MESSAGE_LIMITS = { maxPayloadBytes: 32_768, coldPerDay: 100 } as const
@@ -66,6 +67,7 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody,
     throw fail('VALIDATION_ERROR', 'content must include at least one of text, data or attachment_id')
   }
   if (payloadBytes(content, body.metadata) > MESSAGE_LIMITS.maxPayloadBytes) throw fail('CONTENT_TOO_LARGE')
+  ttlSeconds(body.metadata) // expiry (issue 16.3): 400 before any limit is spent
   const category = categoryOf(body.metadata)
   const thread = threadIntent(body.metadata)
   // A hold keeps the send as the agent made it: a thread it opens gets its id when it is written.
@@ -144,6 +146,7 @@ async function sendDirect(
     content,
     metadata: body.metadata ?? {},
     createdAt: admittedAt,
+    expiresAt: expiresAt(body.metadata, admittedAt),
   }
 
   if (conv) {
@@ -200,6 +203,7 @@ async function sendDirect(
   const outcome = sendOutcome(pub, 201)
   if (slot.before >= BACKLOG.warnAt) outcome.headers['X-Backlog-Warning'] = `${recipient.handle}=${slot.before}`
   await fanOutDirect(ctx, sender, recipient, pub)
+  if (job.expiresAt) ctx.expiry.schedule(job.expiresAt)
   ctx.dashboard.observe(result.message, [sender.id, recipient.id])
   // Writing to the system agent is asking the operators for help (a support case).
   if (recipient.isSystem && !sender.isSystem) {

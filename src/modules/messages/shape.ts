@@ -129,7 +129,7 @@ export const MessageSchema = t.Object(
     metadata: t.Record(t.String(), t.Unknown()),
     created_at: t.String({ format: 'date-time' }),
     context: t.Optional(MessageContext),
-    status: t.Optional(t.String()),
+    status: t.Optional(t.String({ description: '`stored`, `delivered` or `read`; `expired` (extension, issue 16.3) for a message sent with `metadata.ttl_seconds` that passed its expiry before reaching its recipient' })),
     delivered_at: t.Optional(NullableString),
     read_at: t.Optional(NullableString),
     delivery_id: t.Optional(NullableString),
@@ -140,3 +140,5 @@ export const MessageSchema = t.Object(
 )
 
 export const STATUS_NAMES = ['stored', 'delivered', 'read'] as const
+/** Every status a message can show (`expired`: issue 16.3, see delivery/expiry.ts). */
+export const ALL_STATUSES = [...STATUS_NAMES, 'expired'] as const

@@ -17,6 +17,8 @@ export interface WriteJob {
   content: Record<string, unknown>
   metadata: Record<string, unknown>
   createdAt: Date
+  /** `createdAt + metadata.ttl_seconds` (issue 16.3: expiry); absent: never expires. */
+  expiresAt?: Date
   /** Group members skipped at the backlog cap: recorded as delivery exceptions in the same statement. */
   skipped?: string[]
   /** A reply by the non-initiator: establish the direct conversation in the same transaction. */
@@ -152,7 +154,7 @@ const dedupKey = (j: { conversationId: string; senderId: string; clientMsgId: st
 const WRITE_SQL = `
 WITH j AS (
   SELECT * FROM json_to_recordset($1::json)
-    AS x(ord int, id text, c text, snd text, cm text, ty text, ct jsonb, md jsonb, at timestamptz, sk json)
+    AS x(ord int, id text, c text, snd text, cm text, ty text, ct jsonb, md jsonb, at timestamptz, ex timestamptz, sk json)
 ),
 dup AS (
   -- LATERAL: one unique-index probe per row, never a scan of messages whatever the planner guesses.
@@ -177,8 +179,8 @@ numbered AS (
   FROM fresh JOIN seqs ON seqs.id = fresh.c
 ),
 ins AS (
-  INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata, created_at)
-  SELECT id, c, seq, snd, cm, ty, ct, md, at FROM numbered ORDER BY c, seq
+  INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, type, content, metadata, created_at, expires_at)
+  SELECT id, c, seq, snd, cm, ty, ct, md, at, ex FROM numbered ORDER BY c, seq
   RETURNING id
 ),
 skips AS (
@@ -215,7 +217,7 @@ export async function writeBatch(q: RawSql, jobs: WriteJob[]): Promise<WriteResu
   })
   const payload = unique.map((i) => {
     const j = jobs[i]!
-    return { ord: i, id: j.id, c: j.conversationId, snd: j.senderId, cm: j.clientMsgId, ty: j.type, ct: j.content, md: j.metadata, at: j.createdAt.toISOString(), sk: j.skipped?.length ? j.skipped : null }
+    return { ord: i, id: j.id, c: j.conversationId, snd: j.senderId, cm: j.clientMsgId, ty: j.type, ct: j.content, md: j.metadata, at: j.createdAt.toISOString(), ex: j.expiresAt?.toISOString() ?? null, sk: j.skipped?.length ? j.skipped : null }
   })
   const rows = await q.query<WriteRow>(WRITE_SQL, [JSON.stringify(payload)])
   const results: WriteResult[] = new Array(jobs.length)

@@ -4,6 +4,7 @@ import { authenticate } from '../../http/auth.ts'
 import { doc } from '../../http/docs.ts'
 import { fail } from '../../http/errors.ts'
 import { clampedInt, clampInt, seqCursor, seqValue } from '../../http/query.ts'
+import { expiredForReader } from '../../delivery/cursors.ts'
 import { membership } from '../conversations/membership.ts'
 import { MESSAGE_COLUMNS, MessageSchema, publicMessage, rowToMessage, type MessageRow } from '../messages/shape.ts'
 
@@ -71,6 +72,7 @@ export function threadRoutes(ctx: AppContext) {
           `SELECT ${MESSAGE_COLUMNS} FROM messages m
            WHERE m.conversation_id = $1 AND (m.metadata->>'thread_id') = $2 AND m.seq >= $3 AND m.seq > $4
              AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.agent_id = $5 AND h.message_id = m.id)
+             AND NOT ${expiredForReader('$5::text')}
            ORDER BY m.seq LIMIT $6`,
           [params.id, params.thread_id, from, after, me.id, limit],
         )

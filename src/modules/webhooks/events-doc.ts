@@ -93,6 +93,18 @@ const DATA: Record<WebhookEventName, { summary: string; data: TSchema }> = {
       conversations: t.Array(t.Object({ conversation_id: t.String(), count: t.Integer() })),
     }),
   },
+  'message.expired': {
+    summary:
+      'Expiry (extension): a message the subscriber sent with `metadata.ttl_seconds` passed its expiry before reaching some recipients; it is never delivered to them (gone from their sync and backlog) and its status becomes `expired`. Once per message, also as a `message.expired` WebSocket frame.',
+    data: t.Object({
+      message_id: t.String(),
+      conversation_id: t.String(),
+      client_msg_id: t.String(),
+      expires_at: t.String({ format: 'date-time' }),
+      expired_at: t.String({ format: 'date-time', description: 'When the server recorded the expiry (at or just after expires_at)' }),
+      recipients: t.Array(t.String(), { description: 'Handles it had not reached (a direct message: the recipient; a group: those members)' }),
+    }),
+  },
   'agent.created': { summary: 'A new agent registered (system-agent subscribers only).', data: t.Object({ handle: t.String(), display_name: Nullable, created_at: t.String() }) },
 }
 

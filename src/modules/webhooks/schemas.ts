@@ -16,6 +16,7 @@ export const WebhookEventSchema = t.Union(
     t.Literal('message.rejected'),
     t.Literal('conversation.loop_detected'),
     t.Literal('wake.digest'),
+    t.Literal('message.expired'),
   ],
   { description: '`agent.created` is for system agents only.' },
 )
