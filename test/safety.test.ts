@@ -35,8 +35,8 @@ describe.each(await backends())('agent safety on %s', (backend) => {
 
   test('loop damping: two SDK agents answering each other automatically are stopped; both get conversation.loop_detected', async () => {
     const { a, b, conversationId } = await establishedPair(s)
-    await setLoop(s, a, 8)
-    await setLoop(s, b, 8)
+    await setLoop(s, a, 4)
+    await setLoop(s, b, 4)
     const ws = (x: Registered) => new RealtimeClient({ apiKey: x.apiKey, baseUrl: s.url.replace(/^http/, 'ws'), client: x.client, reconnect: false })
     const refused: { who: string; code: string; details: any }[] = []
     const events: Record<string, any[]> = { [a.handle]: [], [b.handle]: [] }
@@ -70,18 +70,18 @@ describe.each(await backends())('agent safety on %s', (backend) => {
 
     expect(refused).toHaveLength(1)
     expect(refused[0]!.code).toBe('LOOP_DETECTED')
-    expect(refused[0]!.details).toMatchObject({ conversation_id: conversationId, turns: 8, window_s: 60 })
+    expect(refused[0]!.details).toMatchObject({ conversation_id: conversationId, turns: 4, window_s: 60 })
     expect(refused[0]!.details.retry_after_ms).toBeGreaterThan(0)
     expect(refused[0]!.details.retry_after_ms).toBeLessThanOrEqual(60_000)
     for (const h of [a.handle, b.handle]) {
       expect(events[h]!.length).toBe(1)
-      expect(events[h]![0]).toMatchObject({ conversation_id: conversationId, turns: 8, window_s: 60, refused_sender: refused[0]!.who })
+      expect(events[h]![0]).toMatchObject({ conversation_id: conversationId, turns: 4, window_s: 60, refused_sender: refused[0]!.who })
       expect(events[h]![0].agents.sort()).toEqual([a.handle, b.handle].sort())
     }
     // The history: the cold "hi" (no turn: there was no conversation yet), b's reply (turn 1),
-    // "ping" and six answers (turns 2–8), and nothing past them.
+    // "ping" and two answers (turns 2–4), and nothing past them.
     const history = await a.client.getMessages(conversationId, { limit: 100 })
-    expect(history.length).toBe(9)
+    expect(history.length).toBe(5)
 
     // Refused again while the window lasts, 429 with Retry-After, and no second event.
     const again = await send(s, refused[0]!.who === a.handle ? a : b, { to: refused[0]!.who === a.handle ? b.handle : a.handle, content: { text: 'one more' } })
