@@ -27,7 +27,10 @@ export class AgentStore {
     private readonly bus: Bus,
   ) {
     bus.subscribe((e) => {
-      if (e.type === 'agent.invalidate') this.forget(e.agentId)
+      // `agent.redrain` (a full pause ended) also means the row changed: on a Redis Cluster the
+      // broadcast events of one change can arrive out of order, and the redrain must not act on
+      // the cached, still-paused copy. (This handler is registered before the ones that redrain.)
+      if (e.type === 'agent.invalidate' || e.type === 'agent.redrain') this.forget(e.agentId)
     })
   }
 
