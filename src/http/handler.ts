@@ -49,11 +49,8 @@ export const isRawBodyRoute = (method: string, path: string) => method === 'PUT'
  * an unread body can cut the response head short.
  */
 async function drainBody(req: Request): Promise<ApiError | null> {
-  // Only a body the client declared: `req.body` alone is not a sign (a GET relayed between
-  // workers can carry an empty stream that never ends).
+  if (!req.body) return null
   const declared = Number(req.headers.get('content-length') ?? 0)
-  const chunked = /chunked/i.test(req.headers.get('transfer-encoding') ?? '')
-  if (!req.body || (!(declared > 0) && !chunked)) return null
   if (declared > MAX_JSON_BODY_BYTES) return new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds ${MAX_JSON_BODY_BYTES} bytes`)
   try {
     await req.arrayBuffer()
