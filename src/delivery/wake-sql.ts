@@ -24,7 +24,7 @@ export const WAKE_FILTER_SQL = `(
       THEN COALESCE(ha.safety->'wake'->>'groups', 'all') = 'all'
         OR (jsonb_typeof(n.md->'mentions') = 'array'
           AND EXISTS (SELECT 1 FROM jsonb_array_elements(n.md->'mentions') wm WHERE jsonb_typeof(wm) = 'string' AND lower(ltrim(wm #>> '{}', '@')) = ha.handle))
-        OR (n.ct->>'text') ~* ('(^|[^a-z0-9_@-])@' || ha.handle || '($|[^a-z0-9_-])')
+        OR (n.ct->>'text') ~* ('(^|[^a-z0-9_@-])@' || ha.handle || '($|[^a-z0-9-]|-($|[^a-z0-9]))')
       ELSE COALESCE(ha.safety->'wake'->>'from', 'anyone') = 'anyone'
         OR EXISTS (SELECT 1 FROM contacts wc WHERE wc.owner_id = ha.id AND wc.contact_id = n.snd)
     END)

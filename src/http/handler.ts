@@ -44,23 +44,6 @@ const RAW_BODY_ROUTES = /^\/(?:v1\/(?:uploads\/[^/]+|agents\/[^/]+\/avatar|group
 export const isRawBodyRoute = (method: string, path: string) => method === 'PUT' && RAW_BODY_ROUTES.test(path)
 
 /**
- * A GET/HEAD/OPTIONS that carries a body anyway: read it and drop it (within the same size limit),
- * so the answer is never written while the client is still sending — a connection closed under
- * an unread body can cut the response head short.
- */
-async function drainBody(req: Request): Promise<ApiError | null> {
-  if (!req.body) return null
-  const declared = Number(req.headers.get('content-length') ?? 0)
-  if (declared > MAX_JSON_BODY_BYTES) return new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds ${MAX_JSON_BODY_BYTES} bytes`)
-  try {
-    await req.arrayBuffer()
-  } catch {
-    return new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds ${MAX_JSON_BODY_BYTES} bytes`)
-  }
-  return null
-}
-
-/**
  * Read, size-check and parse the body as JSON into `meta`, before any route runs. Returns the
  * error to answer with, if any.
  */
@@ -138,7 +121,7 @@ export function createHttpHandler(ctx: AppContext, app: App) {
 
   async function dispatch(req: Request, { origin, path, query }: ReturnType<typeof splitUrl>, meta: RequestMeta): Promise<Response> {
     const raw = isRawBodyRoute(req.method, path)
-    const bad = checkQuery(query) ?? (raw ? null : BODYLESS.has(req.method) ? await drainBody(req) : await readBody(req, meta))
+    const bad = checkQuery(query) ?? (BODYLESS.has(req.method) || raw ? null : await readBody(req, meta))
     if (bad) return renderError(bad)
     const cleaned = cleanPath(path)
     // A raw-body route keeps its request (and stream); a path that needed cleaning names nothing.

@@ -125,9 +125,14 @@ export class DashboardHub {
           read_at: null,
         },
       })
-      this.writeLocal(agentId, frame)
-      if (this.bus.remote) void this.bus.deliver(vshardOf(handle), { origin: this.origin, recipients: [], frame, dashboardAgent: agentId }).catch(() => {})
+      this.route(agentId, handle, frame)
     }
+  }
+
+  /** To the watched agent's dashboard sockets here and, over its virtual-shard channel, elsewhere. */
+  private route(agentId: string, handle: string, frame: string): void {
+    this.writeLocal(agentId, frame)
+    if (this.bus.remote) void this.bus.deliver(vshardOf(handle), { origin: this.origin, recipients: [], frame, dashboardAgent: agentId }).catch(() => {})
   }
 
   /**
@@ -140,9 +145,7 @@ export class DashboardHub {
     for (const agentId of agentIds) {
       const w = this.watched.get(agentId)
       if (!w || w.until < now) continue
-      const frame = JSON.stringify({ type, agent_handle: w.handle, payload })
-      this.writeLocal(agentId, frame)
-      if (this.bus.remote) void this.bus.deliver(vshardOf(w.handle), { origin: this.origin, recipients: [], frame, dashboardAgent: agentId }).catch(() => {})
+      this.route(agentId, w.handle, JSON.stringify({ type, agent_handle: w.handle, payload }))
     }
   }
 

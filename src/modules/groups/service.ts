@@ -113,7 +113,7 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 's
   const live: AgentRecord[] = []
   const quiet: string[] = []
   const sender = await ctx.agents.get(job.senderId)
-  const facts = { conversationId: g.id, content: job.content, metadata: job.metadata }
+  const facts = { conversationId: g.id, mentions: pub.context.mentions, metadata: job.metadata }
   for (const id of recipients) {
     const a = await ctx.agents.get(id)
     if (!a) continue
@@ -123,7 +123,7 @@ async function writeToGroup(ctx: AppContext, g: GroupRow, job: Omit<WriteJob, 's
     else live.push(a)
   }
   // Provenance is per recipient (is_contact, wrapping): at most four frames, each serialised once.
-  for (const v of live.length > 0 ? await ctx.provenance.variants(pub, live) : []) {
+  for (const v of live.length > 0 ? await ctx.provenance.variants(pub, live, sender ?? undefined) : []) {
     ctx.push.toAgents(v.ids, JSON.stringify({ type: 'message.new', payload: v.message }), result.message.id)
   }
   // Stored for them without a frame: their long-polls look again.

@@ -19,9 +19,9 @@ interface HistoryRow extends MessageRow {
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString())
 const { DELIVERED, READ } = CURSOR_SQL
-/** History's row for member `mm`: neither read nor delivered, by cursor or on its own. */
 /** Past its expiry; never NULL (a NULL under NOT would drop every message without a TTL). */
 const PAST = '(m.expires_at IS NOT NULL AND m.expires_at <= now())'
+/** History's row for member `mm`: neither read nor delivered, by cursor or on its own. */
 const STILL_STORED = `(r.seq IS NULL AND d.seq IS NULL AND m.seq > ${READ} AND m.seq > ${DELIVERED})`
 
 /**
@@ -79,10 +79,8 @@ export async function historyPage(ctx: AppContext, me: string, mem: Membership, 
   return Promise.all(
     rows.map(async (r) => {
       const plain = r.own_group || r.skipped
-      if (r.expired) {
-        return { ...(await publicMessage(ctx.agents, rowToMessage(r), facts)), delivery_id: null, status: 'expired', delivered_at: null, read_at: null }
-      }
       const pub = await publicMessage(ctx.agents, rowToMessage(r), facts)
+      if (r.expired) return { ...pub, delivery_id: null, status: 'expired', delivered_at: null, read_at: null }
       return {
         // What others sent carries its provenance for the reader; the reader's own messages do not.
         ...(r.sender_id === me ? pub : await ctx.provenance.deliver(pub, me)),

@@ -120,9 +120,7 @@ async function sendDirect(
   // Approval before send (issue 16.6): held for the sender's owner after the checks that do not
   // depend on time; what does (rate, damping, contracts, cold cap, backlog) is checked on approval.
   if (holdForOwner && holdsOutgoing(sender, { direct: true, conversationExists: conv !== null })) {
-    if (category && (await levelFor(ctx, recipient.id, sender.id, category)) === 'never') {
-      throw fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
-    }
+    if (category && (await levelFor(ctx, recipient.id, sender.id, category)) === 'never') throw categoryBlocked(recipient, category)
     return holdOutgoing(ctx, sender, { recipientId: recipient.id, to: recipient.handle }, asSent)
   }
   const admittedAt = await takeSenderToken(ctx.sendRate, sender)
@@ -132,7 +130,7 @@ async function sendDirect(
   // Permission contracts (seed 001): only sends that name a category pay for the lookup.
   if (category) {
     const level = await levelFor(ctx, recipient.id, sender.id, category)
-    if (level === 'never') throw fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
+    if (level === 'never') throw categoryBlocked(recipient, category)
     if (level === 'ask') return holdForApproval(ctx, sender, recipient, asSent, category)
   }
   await spendMessageQuota(ctx, sender)
@@ -213,6 +211,9 @@ async function sendDirect(
   return outcome
 }
 
+const categoryBlocked = (recipient: AgentRecord, category: Category) =>
+  fail('CATEGORY_BLOCKED', `@${recipient.handle} does not accept ${category} messages from you`, { recipient_handle: recipient.handle, category })
+
 /** 200 with the original row for a replayed client_msg_id. */
 async function replay(ctx: AppContext, message: WriteResult['message'], sender: AgentRecord): Promise<SendOutcome> {
   return sendOutcome(await publicMessage(ctx.agents, message, DIRECT, sender), 200)
@@ -268,7 +269,7 @@ async function fanOutDirect(ctx: AppContext, sender: AgentRecord, recipient: Age
   }
   // Held by the recipient's wake filters (issue 16): stored, in sync, but nothing is pushed — not
   // even its long-polls are woken (a poll started later returns it with the rest of sync).
-  if (!(await wakes(ctx, recipient, sender, { conversationId: pub.conversation_id, content: pub.content, metadata: pub.metadata }))) return
+  if (!(await wakes(ctx, recipient, sender, { conversationId: pub.conversation_id, mentions: pub.context.mentions, metadata: pub.metadata }))) return
   const payload = await ctx.provenance.deliver(pub, recipient, sender)
   ctx.push.toAgents([recipient.id], JSON.stringify({ type: 'message.new', payload }), pub.id)
 }

@@ -12,30 +12,22 @@ export async function wakes(
   ctx: Pick<AppContext, 'relations'>,
   recipient: AgentRecord,
   sender: { id: string; isSystem: boolean },
-  m: { conversationId: string; content: Record<string, unknown>; metadata: Record<string, unknown> },
+  m: { conversationId: string; mentions: readonly string[]; metadata: Record<string, unknown> },
   now = new Date(),
 ): Promise<boolean> {
   const w = wakeOf(recipient)
   if (wakesForAll(w) || sender.isSystem) return true
   if (inQuietHours(w.quiet_hours, now)) return false
-  if (m.conversationId.startsWith('grp_')) return w.groups === 'all' || mentionsHandle(m, recipient.handle)
+  if (m.conversationId.startsWith('grp_')) return w.groups === 'all' || mentioned(m, recipient.handle)
   return w.from === 'anyone' || (await ctx.relations.hasContact(recipient.id, sender.id))
 }
 
-const MENTION_EDGE = /[A-Za-z0-9_-]/
-
-/** `@handle` in the text on word boundaries, or the handle in `metadata.mentions`. */
-export function mentionsHandle(m: { content: Record<string, unknown>; metadata: Record<string, unknown> }, handle: string): boolean {
+/**
+ * Mentioned: the handle among the message's mentions (`@handle` in the text, the grammar of
+ * shape.ts's `mentions`, which is also the `context.mentions` clients see) or in `metadata.mentions`.
+ */
+function mentioned(m: { mentions: readonly string[]; metadata: Record<string, unknown> }, handle: string): boolean {
+  if (m.mentions.includes(handle)) return true
   const listed = m.metadata.mentions
-  if (Array.isArray(listed) && listed.some((h) => typeof h === 'string' && h.replace(/^@/, '').toLowerCase() === handle)) return true
-  const text = m.content.text
-  if (typeof text !== 'string') return false
-  const lower = text.toLowerCase()
-  const needle = `@${handle}`
-  for (let i = lower.indexOf(needle); i >= 0; i = lower.indexOf(needle, i + 1)) {
-    const before = i === 0 ? '' : lower[i - 1]!
-    const after = lower[i + needle.length] ?? ''
-    if ((before === '' || !(MENTION_EDGE.test(before) || before === '@')) && (after === '' || !MENTION_EDGE.test(after))) return true
-  }
-  return false
+  return Array.isArray(listed) && listed.some((h) => typeof h === 'string' && h.replace(/^@/, '').toLowerCase() === handle)
 }
