@@ -183,7 +183,25 @@ export class RedisBus implements Bus {
    * TTL (60 s); the request that caused it does not fail.
    */
   async publish(event: BusEvent): Promise<void> {
-    await this.pub.publish(BROADCAST, JSON.stringify(event)).catch(() => {})
+    const message = JSON.stringify(event)
+    if (await this.tryPublish(message)) return
+    // The publishing connection fails fast (a cluster node being re-learnt, a reconnect): a lost
+    // socket close or invalidation would leave another worker serving a revoked key or a
+    // suspended agent until its cache expires, so keep trying for a few seconds in the
+    // background; the request that caused it does not wait.
+    void (async () => {
+      for (let i = 1; i <= 12 && !this.closed; i++) {
+        await Bun.sleep(Math.min(50 * 2 ** i, 1000))
+        if (await this.tryPublish(message)) return
+      }
+    })()
+  }
+
+  private tryPublish(message: string): Promise<boolean> {
+    return this.pub.publish(BROADCAST, message).then(
+      () => true,
+      () => false,
+    )
   }
 
   subscribe(handler: BusHandler): void {

@@ -59,12 +59,15 @@ export class Enforcement {
     if (agent.isSystem || agent.status === 'suspended' || agent.status === 'deleted') return agent
     const next = verdict(await this.counts(agent.id))
     if (next === agent.status) return agent
-    // The status and its audit event commit together; the guard on the old status keeps two
-    // concurrent re-evaluations from both recording the change.
+    // The status and its audit event commit together. The row is locked and its status read
+    // afresh: the caller's record may come from a cache another worker has not refreshed yet, and
+    // a guard on that stale status would skip the change (a tenth report answered, the agent
+    // never suspended); the lock keeps two concurrent re-evaluations from both recording it.
     const changed = await this.database.transaction(async (q) => {
-      const rows = await q.query(`UPDATE agents SET status = $2, updated_at = now() WHERE id = $1 AND status = $3 RETURNING id`, [agent.id, next, agent.status])
-      if (rows.length === 0) return false
-      await recordAudit(q, { agentId: agent.id, actorType: 'system', action: 'agent.status_changed', metadata: { from: agent.status, to: next, reason: 'community_enforcement' } })
+      const [row] = await q.query<{ status: string; is_system: boolean }>(`SELECT status, is_system FROM agents WHERE id = $1 FOR UPDATE`, [agent.id])
+      if (!row || row.is_system || row.status === next || row.status === 'suspended' || row.status === 'deleted') return false
+      await q.query(`UPDATE agents SET status = $2, updated_at = now() WHERE id = $1`, [agent.id, next])
+      await recordAudit(q, { agentId: agent.id, actorType: 'system', action: 'agent.status_changed', metadata: { from: row.status, to: next, reason: 'community_enforcement' } })
       return true
     })
     const [updated] = await this.database.db.select().from(agents).where(eq(agents.id, agent.id))
