@@ -76,7 +76,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
   limitsRedis?.on('error', () => {})
   if (limitsRedis) await readyOrTimeout(limitsRedis, 2000)
   const backlog = limitsRedis ? new RedisBacklog(limitsRedis, database.raw, log) : new BacklogCounter(database.raw)
-  const acks = new AckWriter(database.raw, backlog, log, config.ackFlushMs)
+  const acks = new AckWriter(database.fast, backlog, log, config.ackFlushMs)
   const realtime = new Realtime(bus, config.wsHeartbeatMs, config.wsPongTimeoutMs)
   const longPolls = new LongPolls(bus, origin, limitsRedis)
   const push = new Push(realtime.registry, bus, acks, agents, origin, metrics, longPolls)

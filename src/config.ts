@@ -38,7 +38,7 @@ export const configFields = {
     'Postgres connection string. When set, the server uses real Postgres and applies migrations on start; when unset, the embedded PGlite database.',
     'unset (embedded)',
   ),
-  DATABASE_POOL: field(T.Optional(T.Integer({ minimum: 1, maximum: 200 })), 'Postgres connections per process.', '20'),
+  DATABASE_POOL: field(T.Optional(T.Integer({ minimum: 1, maximum: 200 })), 'Postgres connections per worker for general queries; the hot path (send flushes, ack cursors) has its own WRITER_CONCURRENCY + 2 on Bun\'s native client.', '20'),
   REDIS_URL: field(
     T.Optional(T.String({ pattern: '^rediss?://' })),
     'Redis connection string. When set, per-agent limits (60/s, backlog), other rate windows, idempotency records, presence and the event bus (deliveries, invalidations) live in Redis, shared by every worker and process; when unset, in-process.',

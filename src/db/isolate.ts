@@ -29,7 +29,7 @@ function unavailable(err: unknown): boolean {
   if (state) return /^(08|57|53)/.test(state)
   const code = String((err as { code?: unknown })?.code ?? '')
   const msg = String((err as { message?: unknown })?.message ?? '')
-  return /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|EPIPE|ETIMEDOUT)/.test(code) || /connection|terminated|closed/i.test(msg)
+  return /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|EPIPE|ETIMEDOUT|ERR_POSTGRES_(CONNECTION|.*TIMEOUT))/.test(code) || /connection|terminated|closed/i.test(msg)
 }
 
 /** Data exceptions (22…) and integrity violations (23…): the job's own input cannot be stored. */
