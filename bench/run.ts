@@ -60,6 +60,14 @@ const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5
 const MAX_IN_FLIGHT = 4000
 /** --no-ack 1: receivers do not ack (diagnostic: isolates the cost of delivery-state updates). */
 const NO_ACK = args.get('no-ack') === '1'
+/**
+ * --connections N: keep-alive connections per server process (default 256). Each carries one
+ * request at a time and queues the rest on the client, so the server never holds more than N
+ * sends: past capacity the wait piles up in the generator, where no server bound can see it.
+ * Many connections (as many independent agents would open) put the queue in the server, where
+ * the writer's bounds answer 503 instead.
+ */
+const CONNECTIONS = Number(args.get('connections') ?? 256)
 
 async function startServer(databaseUrl: string, port: number, extra: Record<string, string>): Promise<Subprocess> {
   // BENCH_SERVER_FLAGS passes Bun flags to the server, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
@@ -178,7 +186,7 @@ async function main(setup: Setup, ceiling: Ceiling): Promise<{ levels: Level[]; 
   let pairs: SeededPair[] = []
   const sockets: WebSocket[] = []
   // Keep-alive pipelined connections (bench/http-client.ts): fetch costs the generator as much CPU as the server.
-  const clients = bases.map((b) => new LeanHttp('127.0.0.1', Number(new URL(b).port), 256))
+  const clients = bases.map((b) => new LeanHttp('127.0.0.1', Number(new URL(b).port), CONNECTIONS))
   try {
     const agents = await seedAgents(databaseUrl, PAIRS * 2, 'bench')
     pairs = await seedPairs(databaseUrl, agents)
@@ -432,7 +440,7 @@ const result = {
     loadavg_at_end: loadavg().map((x) => round(x)),
   },
   ceiling,
-  config: { pairs: PAIRS, seconds_per_level: SECONDS, durability: 'Postgres default (synchronous_commit on); 201 after commit', receivers: NO_ACK ? 'no ack' : 'WebSocket with ack, every frame acked' },
+  config: { pairs: PAIRS, seconds_per_level: SECONDS, durability: 'Postgres default (synchronous_commit on); 201 after commit', receivers: NO_ACK ? 'no ack' : 'WebSocket with ack, every frame acked', connections_per_process: CONNECTIONS },
   runs,
 }
 mkdirSync(join(import.meta.dir, 'results'), { recursive: true })

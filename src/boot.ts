@@ -124,7 +124,7 @@ export async function createContext(config: Config, migrate = true): Promise<App
     loops: limitsRedis ? new RedisLoopDamper(limitsRedis, log) : new MemoryLoopDamper(),
     limitsRedis,
     backlog,
-    writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue, metrics),
+    writer: new MessageWriter(database, log, config.writerConcurrency, config.writerMaxQueue, metrics, config.writerMaxWaitMs),
     acks,
     realtime,
     push,

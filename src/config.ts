@@ -87,6 +87,11 @@ export const configFields = {
     'Writer lanes per worker: every conversation hashes to one lane and each lane has one group-commit flush in flight, so no two flushes of a worker touch the same conversation. Fewer means larger batches (cheaper for Postgres), more means less queueing.',
     '4',
   ),
+  WRITER_MAX_WAIT_MS: field(
+    T.Optional(T.Integer({ minimum: 1 })),
+    'Queueing delay of the oldest send waiting for the writer (per worker) beyond which a new send is refused at once with 503 `SERVICE_UNAVAILABLE` and `Retry-After: 1`: the bound that holds when flushes are slow rather than many.',
+    '1000',
+  ),
   WRITER_MAX_QUEUE: field(
     T.Optional(T.Integer({ minimum: 1 })),
     'Sends queued for the writer (per worker) beyond which a new send is refused at once with 503 `SERVICE_UNAVAILABLE` and `Retry-After: 1`, instead of waiting seconds behind the queue.',
@@ -211,6 +216,7 @@ export interface Config {
   wsPongTimeoutMs: number
   writerConcurrency: number
   writerMaxQueue: number
+  writerMaxWaitMs: number
   ackFlushMs: number
   secretsKey: string | undefined
   adminKey: string | undefined
@@ -232,7 +238,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH', 'WAKE_DIGEST_POLL_MS', 'EXPIRY_SWEEP_MS', 'API_RATE_LIMIT_PER_MIN', 'QUOTA_AGENTS_PER_OWNER', 'QUOTA_MESSAGES_PER_DAY'])
+const NUMERIC = new Set(['PORT', 'DATABASE_POOL', 'SHARDS', 'WS_HEARTBEAT_MS', 'WS_PONG_TIMEOUT_MS', 'WRITER_CONCURRENCY', 'WRITER_MAX_QUEUE', 'WRITER_MAX_WAIT_MS', 'ACK_FLUSH_MS', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_POLL_MS', 'WEBHOOK_BREAKER_COOLDOWN_MS', 'ANNOUNCEMENT_BATCH', 'WAKE_DIGEST_POLL_MS', 'EXPIRY_SWEEP_MS', 'API_RATE_LIMIT_PER_MIN', 'QUOTA_AGENTS_PER_OWNER', 'QUOTA_MESSAGES_PER_DAY'])
 
 /** Parse and validate the environment. Throws ConfigError naming the offending variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -281,6 +287,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsPongTimeoutMs: e.WS_PONG_TIMEOUT_MS ?? 10_000,
     writerConcurrency: e.WRITER_CONCURRENCY ?? 4,
     writerMaxQueue: e.WRITER_MAX_QUEUE ?? 5000,
+    writerMaxWaitMs: e.WRITER_MAX_WAIT_MS ?? 1000,
     ackFlushMs: e.ACK_FLUSH_MS ?? 500,
     secretsKey: e.SECRETS_KEY,
     adminKey: e.ADMIN_KEY,

@@ -73,7 +73,8 @@ export async function send(ctx: AppContext, sender: AgentRecord, body: SendBody,
   // A hold keeps the send as the agent made it: a thread it opens gets its id when it is written.
   const asSent = body
   if (thread) body = { ...body, metadata: thread.metadata }
-  // Past the writer's queue bound: a fast 503, before any token or backlog slot is taken.
+  // Past the writer's bounds (queue length or queueing delay): a fast 503, before any token or
+  // backlog slot is taken.
   if (ctx.writer.overloaded()) throw overloadError()
   if (hasConv) {
     const id = body.conversation_id!

@@ -32,6 +32,8 @@ export interface WriteResult {
 }
 
 interface Pending {
+  /** performance.now() when queued: the head's age is the wait a new send would start with. */
+  at: number
   job: WriteJob
   resolve: (r: WriteResult) => void
   reject: (e: unknown) => void
@@ -73,20 +75,34 @@ export class MessageWriter {
     /** Queued sends beyond which `overloaded()` says so (callers answer 503 at once). */
     private readonly maxQueue = 5000,
     private readonly metrics?: Pick<Metrics, 'writerFlushed'>,
+    /** Queueing delay (ms, of the oldest queued send) beyond which `overloaded()` says so. */
+    private readonly maxWaitMs = 1000,
   ) {
     this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => ({ queue: [], busy: false }))
   }
 
-  /** Past the queue bound: a new send would wait behind seconds of work. */
+  /**
+   * Past a bound, a new send would wait behind seconds of work: refuse it now (503) rather than
+   * let every sender's latency grow with the queue. Two bounds: the number queued, and the age
+   * of the oldest queued send — a count alone cannot tell a fast database from a slow one, and
+   * a slow flush (Postgres saturated) makes the queue old long before it is long.
+   */
   overloaded(): boolean {
-    return this.queued >= this.maxQueue
+    if (this.queued >= this.maxQueue) return true
+    if (this.queued === 0) return false
+    const now = performance.now()
+    for (const lane of this.lanes) {
+      const head = lane.queue[0]
+      if (head && now - head.at > this.maxWaitMs) return true
+    }
+    return false
   }
 
   write(job: WriteJob): Promise<WriteResult> {
     if (this.overloaded()) return Promise.reject(overloadError())
     const lane = this.lanes[fnv1a(job.conversationId) % this.lanes.length]!
     return new Promise((resolve, reject) => {
-      lane.queue.push({ job, resolve, reject })
+      lane.queue.push({ at: performance.now(), job, resolve, reject })
       this.queued++
       if (!lane.busy) {
         lane.busy = true
