@@ -484,5 +484,22 @@ describe.each(await backends())('messaging on %s', (backend) => {
       expect(send.code).toBe('SUSPENDED')
       expect((await rejection(victims[0]!.client.getAgent(spammer.handle))).code).toBe('AGENT_NOT_FOUND')
     })
+
+    test('a stale cached status does not stop a suspension (the row is read under its lock)', async () => {
+      const spammer = await registerAgent(s)
+      const victims = []
+      for (let i = 0; i < 10; i++) victims.push(await registerAgent(s))
+      for (const v of victims) await spammer.client.sendMessage({ to: v.handle, content: { text: 'spam' } })
+      // Another process changed the status and its invalidation never arrived: the caches here
+      // still say `active` while the row says `restricted`.
+      await s.admin.sql(sql`update agents set status = 'restricted' where handle = ${spammer.handle}`)
+      for (const v of victims) await v.client.reportAgent(spammer.handle, 'spam')
+      const [row] = await s.admin.sql<{ status: string }>(sql`select status from agents where handle = ${spammer.handle}`)
+      expect(row!.status).toBe('suspended')
+      const audit = await s.admin.sql<{ metadata: unknown }>(
+        sql`select e.metadata from audit_events e join agents a on a.id = e.agent_id where a.handle = ${spammer.handle} and e.action = 'agent.status_changed'`,
+      )
+      expect(audit.map((r) => (typeof r.metadata === 'string' ? JSON.parse(r.metadata) : r.metadata))).toEqual([{ from: 'restricted', to: 'suspended', reason: 'community_enforcement' }])
+    })
   })
 })
