@@ -3,9 +3,9 @@ import { setDefaultTimeout } from 'bun:test'
 // Tests are quiet unless asked otherwise (LOG_LEVEL=info bun test).
 process.env.LOG_LEVEL ??= 'silent'
 
-// Servers spawned by tests inherit this: their bursts of thousands of sends must commit however
-// slow a shared machine is, so the writer's 1 s queueing bound (503 past it) is lifted; the
-// overload test sets its own bounds.
+// Bursts of thousands of sends must commit however slow a shared machine is, so the writer's
+// 1 s queueing bound (503 past it) is lifted: spawned servers inherit this, in-process ones read
+// it through test/harness.ts and test/contention.test.ts; the overload test sets its own bounds.
 process.env.WRITER_MAX_WAIT_MS ??= '60000'
 
 // Integration tests start real servers and databases; on a busy 2-core machine (CI, or another

@@ -179,16 +179,16 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * Best effort: while Redis is down other workers miss the event and fall back on their caches'
-   * TTL (60 s); the request that caused it does not fail.
+   * Best effort: a refused publish is retried in the background for about ten seconds; during a
+   * longer outage other workers miss the event and fall back on their caches' TTL (60 s). The
+   * request that caused it never fails or waits for the retries.
    */
   async publish(event: BusEvent): Promise<void> {
     const message = JSON.stringify(event)
     if (await this.tryPublish(message)) return
-    // The publishing connection fails fast (a cluster node being re-learnt, a reconnect): a lost
+    // The publishing connection fails fast (a cluster node being re-learnt, a reconnect); a lost
     // socket close or invalidation would leave another worker serving a revoked key or a
-    // suspended agent until its cache expires, so keep trying for a few seconds in the
-    // background; the request that caused it does not wait.
+    // suspended agent until its cache expires.
     void (async () => {
       for (let i = 1; i <= 12 && !this.closed; i++) {
         await Bun.sleep(Math.min(50 * 2 ** i, 1000))

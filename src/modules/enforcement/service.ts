@@ -64,8 +64,9 @@ export class Enforcement {
     // a guard on that stale status would skip the change (a tenth report answered, the agent
     // never suspended); the lock keeps two concurrent re-evaluations from both recording it.
     const changed = await this.database.transaction(async (q) => {
-      const [row] = await q.query<{ status: string; is_system: boolean }>(`SELECT status, is_system FROM agents WHERE id = $1 FOR UPDATE`, [agent.id])
-      if (!row || row.is_system || row.status === next || row.status === 'suspended' || row.status === 'deleted') return false
+      // (System agents were turned away above: that flag never changes.)
+      const [row] = await q.query<{ status: string }>(`SELECT status FROM agents WHERE id = $1 FOR UPDATE`, [agent.id])
+      if (!row || row.status === next || row.status === 'suspended' || row.status === 'deleted') return false
       await q.query(`UPDATE agents SET status = $2, updated_at = now() WHERE id = $1`, [agent.id, next])
       await recordAudit(q, { agentId: agent.id, actorType: 'system', action: 'agent.status_changed', metadata: { from: row.status, to: next, reason: 'community_enforcement' } })
       return true
