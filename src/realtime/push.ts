@@ -15,7 +15,7 @@ export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024
  * dropped it or was closed for overload.
  */
 export function sendFrame(ws: AgentSocket, frame: string): boolean {
-  if (ws.data.closed) return false
+  if (ws.data.closed || ws.data.pending) return false
   const r = ws.send(frame)
   if (ws.getBufferedAmount() > MAX_BUFFERED_BYTES) {
     ws.data.closed = true

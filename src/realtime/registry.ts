@@ -17,6 +17,8 @@ export interface SocketData {
   pingAt: number
   pongAt: number
   closed: boolean
+  /** Registered but hello.ok not sent yet (its delivery channel is being subscribed): no frame is written. */
+  pending?: boolean
   /** Owner dashboard sockets (/v1/ws/dashboard) only: whose, and which agents it watches. */
   dashboard?: { ownerId: string; agents: { id: string; handle: string }[] }
 }
@@ -29,9 +31,11 @@ export type AgentSocket = ServerWebSocket<SocketData>
  */
 export class SocketRegistry {
   private readonly byAgent = new Map<string, Set<AgentSocket>>()
+  /** Per agent held here: settles once its virtual-shard channel is subscribed (bus.joinShard). */
+  private readonly joins = new Map<string, Promise<void>>()
   private nextId = 1
 
-  constructor(private readonly shards?: { join(vshard: number): void; leave(vshard: number): void }) {}
+  constructor(private readonly shards?: { join(vshard: number): Promise<void>; leave(vshard: number): void }) {}
 
   newId(): number {
     return this.nextId++
@@ -44,7 +48,7 @@ export class SocketRegistry {
     const first = !set
     if (!set) {
       this.byAgent.set(id, (set = new Set()))
-      this.shards?.join(vshardOf(ws.data.handle!))
+      if (this.shards) this.joins.set(id, this.shards.join(vshardOf(ws.data.handle!)))
     }
     set.add(ws)
     return first
@@ -58,10 +62,16 @@ export class SocketRegistry {
     if (!set || !set.delete(ws)) return false
     if (set.size === 0) {
       this.byAgent.delete(id)
+      this.joins.delete(id)
       this.shards?.leave(vshardOf(ws.data.handle!))
       return true
     }
     return false
+  }
+
+  /** Settles once deliveries published for this agent from anywhere reach this worker. */
+  joined(agentId: string): Promise<void> {
+    return this.joins.get(agentId) ?? Promise.resolve()
   }
 
   socketsOf(agentId: string): ReadonlySet<AgentSocket> | undefined {

@@ -10,6 +10,9 @@ import type { AgentSocket, SocketData } from './registry.ts'
 /** WebSocket timings (contract §12, §17). */
 export const WS = { helloTimeoutMs: 5_000 } as const
 
+/** The longest hello.ok waits for the agent's delivery channel to be subscribed. */
+const SUBSCRIBE_WAIT_MS = 1_000
+
 /**
  * Upgrade `/v1/ws`. Header auth (`Authorization: Bearer`) is checked here; without the header the
  * socket opens unauthenticated and must send a HELLO frame within 5 s.
@@ -40,11 +43,20 @@ function close(ws: AgentSocket, c: { code: number; reason: string }) {
   ws.close(c.code, c.reason)
 }
 
-/** Authenticated: register, send hello.ok (strictly first), then presence and the backlog drain. */
+/**
+ * Authenticated: register, send hello.ok (strictly first) once the agent's delivery channel is
+ * subscribed — so a presence or typing frame published anywhere after the client saw hello.ok
+ * reaches it (messages are drained from the database anyway) — then presence and the drain.
+ * The wait is bounded: during a Redis outage hello.ok goes out anyway, as before.
+ */
 async function authenticated(ctx: AppContext, ws: AgentSocket, offered: string[]) {
   const rt = ctx.realtime
   ws.data.ackMode = offered.includes('ack')
+  ws.data.pending = true
   const first = rt.registry.add(ws)
+  await Promise.race([rt.registry.joined(ws.data.agentId!), Bun.sleep(SUBSCRIBE_WAIT_MS)])
+  ws.data.pending = false
+  if (ws.data.closed) return
   ws.send(JSON.stringify(ws.data.ackMode ? { type: 'hello.ok', capabilities: ['ack'] } : { type: 'hello.ok' }))
   await ctx.presence.connected(ws.data.agentId!, ws.data.handle!, first)
   void drainBacklog(ctx, ws).catch((err) => ctx.log.warn({ err }, 'backlog drain failed'))
